@@ -1,0 +1,4 @@
+/**
+ * @module @ledgerflow/agent
+ */
+export const packageName = "@ledgerflow/agent"

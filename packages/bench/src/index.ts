@@ -1,0 +1,4 @@
+/**
+ * @module @ledgerflow/bench
+ */
+export const packageName = "@ledgerflow/bench"

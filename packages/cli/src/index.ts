@@ -1,0 +1,4 @@
+/**
+ * @module @ledgerflow/cli
+ */
+export const packageName = "@ledgerflow/cli"

@@ -1,0 +1,4 @@
+/**
+ * @module @ledgerflow/db
+ */
+export const packageName = "@ledgerflow/db"

@@ -1,0 +1,4 @@
+/**
+ * @module @ledgerflow/sandbox
+ */
+export const packageName = "@ledgerflow/sandbox"

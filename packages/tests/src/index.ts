@@ -1,0 +1,4 @@
+/**
+ * @module @ledgerflow/tests
+ */
+export const packageName = "@ledgerflow/tests"

@@ -1,0 +1,4 @@
+/**
+ * @module @ledgerflow/tests/kit
+ */
+export {}
