@@ -1,4 +1,39 @@
 /**
  * @module @ledgerflow/db
+ *
+ * The ground every other ledgerflow package stands on: the schema of SPEC §3 as kysely types, forward-only
+ * migrations that run under a lock and refuse a newer schema, the SQLite (default) and PostgreSQL dialects, and
+ * stores: row-level reads and guarded transitions (compare-and-set, returning whether they applied), each usable
+ * inside a caller's transaction. No engine policy lives here.
+ *
+ * ### Examples
+ * ```ts
+ * import { openDatabase } from '@ledgerflow/db'
+ *
+ * const db = await openDatabase({ sqlite: 'ledgerflow.db' })
+ * const applied = await db.transaction(async (tx) => {
+ *   const ok = await tx.runs.transition(runId, { phase: 'preparing', status: 'active' }, { phase: 'prepared' })
+ *   if (ok) await tx.events.reserve(workflowId, runId, [{ topic: 'email.received', ids: ['m1'] }], Date.now())
+ *   return ok
+ * })
+ * ```
  */
-export const packageName = "@ledgerflow/db"
+export { openDatabase, type LedgerflowDb, type LedgerflowTx, type OpenDatabaseOptions } from './open-database.js'
+export { migrateToLatest, appliedMigrations, MIGRATION_TABLE, type MigrateOutcome } from './migrate.js'
+export { migrations, LATEST_MIGRATION } from './migrations/index.js'
+export { createStores, type Stores } from './stores/index.js'
+export type * from './stores/index.js'
+export type { WorkflowStatusChange } from './stores/workflow-store.js'
+export type { SessionClose, LeaseTakeover } from './stores/session-store.js'
+export type { RunGuard } from './stores/run-store.js'
+export type { LogLine } from './stores/run-log-store.js'
+export type { MutationChange } from './stores/mutation-store.js'
+export type { PublishInput, PublishOutcome, Reservation, PendingSummary } from './stores/event-store.js'
+export type { ScheduleDefinition } from './stores/producer-schedule-store.js'
+export * from './schema.js'
+export * from './errors.js'
+export { readJsonColumn, writeJsonColumn, type ColumnRef } from './json-column.js'
+export { isUniqueViolation, isConstraintViolation } from './dialects/errors.js'
+export { isBusyError } from './dialects/sqlite-driver.js'
+export { dialectOf, type DialectName } from './dialects/detect.js'
+export type { Executor } from './executor.js'

@@ -1,0 +1,348 @@
+import { NotFoundError, ReservationRejectedError } from '../errors.js'
+import { type Executor, affected, inTransaction } from '../executor.js'
+import type { Event, EventStatus } from '../schema.js'
+
+/** One event to publish. */
+export interface PublishInput {
+  id: string
+  topic: string
+  messageId: string
+  title: string
+  /** JSON text. */
+  payload: string
+  createdByRunId: string | null
+}
+
+/** What a publish did: first write wins, so an existing messageId is a duplicate and changes nothing. */
+export interface PublishOutcome {
+  inserted: Array<{ id: string; topic: string; messageId: string; sequence: number }>
+  duplicates: Array<{ topic: string; messageId: string }>
+}
+
+/** Ids to reserve in one topic. */
+export interface Reservation {
+  topic: string
+  ids: readonly string[]
+}
+
+/** Pending events of one topic. */
+export interface PendingSummary {
+  topic: string
+  count: number
+  /** Sequence of the oldest pending event. */
+  oldestSequence: number
+  /** Sequence of the newest pending event. */
+  newestSequence: number
+}
+
+/** Events of workflow topics. */
+export interface EventStore {
+  /** Publishes events (idempotent per topic and messageId: the first write wins). Topics must exist. */
+  publish(workflowId: string, events: readonly PublishInput[], now: number): Promise<PublishOutcome>
+  get(id: string): Promise<Event | undefined>
+  /** Oldest pending events of a topic, by sequence. */
+  peekPending(workflowId: string, topic: string, limit: number): Promise<Event[]>
+  /** Events of a topic with these message ids, in any status (unknown ids are left out). */
+  getByMessageIds(workflowId: string, topic: string, messageIds: readonly string[]): Promise<Event[]>
+  /**
+   * Reserves the listed events for `runId`, all or nothing: every id must name a pending event of that topic of
+   * this workflow. Otherwise throws {@link ReservationRejectedError} and reserves nothing (run it inside the
+   * caller's transaction, which then rolls back). Returns the number of events reserved.
+   */
+  reserve(workflowId: string, runId: string, reservations: readonly Reservation[], now: number): Promise<number>
+  listReservedBy(runId: string): Promise<Event[]>
+  /** reserved → consumed for every event the run holds. */
+  consume(runId: string, now: number): Promise<number>
+  /** reserved → skipped for every event the run holds. */
+  skip(runId: string, now: number): Promise<number>
+  /**
+   * reserved → pending with `attempt_number + 1` for every event the run holds; events whose next attempt would
+   * pass `maxAttempts` become `dead` instead.
+   */
+  release(runId: string, options: { maxAttempts: number; now: number }): Promise<{ released: number; dead: number }>
+  /** Moves the run's reservations to another run (a retry). */
+  transfer(fromRunId: string, toRunId: string, now: number): Promise<number>
+  /** dead → pending, attempts reset to 1. Returns whether the event was dead. */
+  requeue(eventId: string, now: number): Promise<boolean>
+  /** Pending events per topic of a workflow, with counts (scans the pending events; for display). */
+  pendingSummary(workflowId: string): Promise<PendingSummary[]>
+  /**
+   * Oldest and newest pending sequence of each named topic that has pending events. Uses the partial index only
+   * (two index probes per topic), so it stays fast however many events are pending or done.
+   */
+  pendingBounds(workflowId: string, topics: readonly string[]): Promise<Array<Omit<PendingSummary, 'count'>>>
+  countByStatus(workflowId: string): Promise<Partial<Record<EventStatus, number>>>
+  listByWorkflow(
+    workflowId: string,
+    options?: { status?: EventStatus; topic?: string; limit?: number },
+  ): Promise<Array<Event & { topic: string }>>
+}
+
+/** Creates the {@link EventStore} over `db`. */
+export function createEventStore(db: Executor): EventStore {
+  async function topicId(exec: Executor, workflowId: string, name: string): Promise<string | undefined> {
+    const row = await exec
+      .selectFrom('topics')
+      .select('id')
+      .where('workflow_id', '=', workflowId)
+      .where('name', '=', name)
+      .executeTakeFirst()
+    return row?.id
+  }
+
+  return {
+    publish(workflowId, events, now) {
+      return inTransaction(db, async (trx) => {
+        const outcome: PublishOutcome = { inserted: [], duplicates: [] }
+        if (events.length === 0) return outcome
+        const names = [...new Set(events.map((e) => e.topic))]
+        const topics = await trx
+          .selectFrom('topics')
+          .select(['id', 'name'])
+          .where('workflow_id', '=', workflowId)
+          .where('name', 'in', names)
+          .execute()
+        const idByName = new Map(topics.map((t) => [t.name, t.id]))
+        for (const name of names) if (!idByName.has(name)) throw new NotFoundError('topic', `${workflowId}/${name}`)
+        let sequence = await trx
+          .updateTable('workflows')
+          .set((eb) => ({ event_sequence: eb('event_sequence', '+', events.length) }))
+          .where('id', '=', workflowId)
+          .returning('event_sequence')
+          .executeTakeFirstOrThrow()
+          .then((r) => Number(r.event_sequence) - events.length + 1)
+        for (const e of events) {
+          const result = await trx
+            .insertInto('events')
+            .values({
+              id: e.id,
+              topic_id: idByName.get(e.topic)!,
+              workflow_id: workflowId,
+              message_id: e.messageId,
+              title: e.title,
+              payload: e.payload,
+              status: 'pending',
+              reserved_by_run_id: null,
+              created_by_run_id: e.createdByRunId,
+              sequence,
+              created_at: now,
+              updated_at: now,
+            })
+            .onConflict((oc) => oc.columns(['topic_id', 'message_id']).doNothing())
+            .executeTakeFirst()
+          if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 1) {
+            outcome.inserted.push({ id: e.id, topic: e.topic, messageId: e.messageId, sequence })
+          } else {
+            outcome.duplicates.push({ topic: e.topic, messageId: e.messageId })
+          }
+          // Gaps are fine: sequences are monotonic, not dense.
+          sequence++
+        }
+        return outcome
+      })
+    },
+    get(id) {
+      return db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst()
+    },
+    async peekPending(workflowId, topic, limit) {
+      const id = await topicId(db, workflowId, topic)
+      if (id === undefined) return []
+      return db
+        .selectFrom('events')
+        .selectAll()
+        .where('topic_id', '=', id)
+        .where('status', '=', 'pending')
+        .orderBy('sequence')
+        .limit(limit)
+        .execute()
+    },
+    async getByMessageIds(workflowId, topic, messageIds) {
+      if (messageIds.length === 0) return []
+      const id = await topicId(db, workflowId, topic)
+      if (id === undefined) return []
+      return db
+        .selectFrom('events')
+        .selectAll()
+        .where('topic_id', '=', id)
+        .where('message_id', 'in', [...new Set(messageIds)])
+        .orderBy('sequence')
+        .execute()
+    },
+    reserve(workflowId, runId, reservations, now) {
+      return inTransaction(db, async (trx) => {
+        let total = 0
+        for (const { topic, ids } of reservations) {
+          const unique = [...new Set(ids)]
+          if (unique.length === 0) continue
+          const id = await topicId(trx, workflowId, topic)
+          if (id === undefined) {
+            throw new ReservationRejectedError(topic, [{ messageId: unique[0]!, reason: 'is in a topic this workflow does not have' }])
+          }
+          const found = await trx
+            .selectFrom('events')
+            .select(['message_id', 'status', 'reserved_by_run_id'])
+            .where('topic_id', '=', id)
+            .where('message_id', 'in', unique)
+            .execute()
+          const byMessage = new Map(found.map((f) => [f.message_id, f]))
+          const problems: Array<{ messageId: string; reason: string }> = []
+          for (const messageId of unique) {
+            const f = byMessage.get(messageId)
+            if (!f) problems.push({ messageId, reason: 'does not exist' })
+            else if (f.status === 'reserved' && f.reserved_by_run_id === runId) problems.push({ messageId, reason: 'is already reserved by this run' })
+            else if (f.status !== 'pending') problems.push({ messageId, reason: `is ${f.status}, not pending` })
+          }
+          if (problems.length > 0) throw new ReservationRejectedError(topic, problems)
+          const result = await trx
+            .updateTable('events')
+            .set({ status: 'reserved', reserved_by_run_id: runId, updated_at: now })
+            .where('topic_id', '=', id)
+            .where('message_id', 'in', unique)
+            .where('status', '=', 'pending')
+            .executeTakeFirst()
+          // A concurrent reservation (PostgreSQL) may have taken one between the check and the update.
+          if (affected(result) !== unique.length) {
+            throw new ReservationRejectedError(topic, [{ messageId: unique.join(','), reason: 'was reserved concurrently' }])
+          }
+          total += unique.length
+        }
+        return total
+      })
+    },
+    listReservedBy(runId) {
+      return db
+        .selectFrom('events')
+        .selectAll()
+        .where('reserved_by_run_id', '=', runId)
+        .where('status', '=', 'reserved')
+        .orderBy('sequence')
+        .execute()
+    },
+    async consume(runId, now) {
+      const r = await db
+        .updateTable('events')
+        .set({ status: 'consumed', updated_at: now })
+        .where('reserved_by_run_id', '=', runId)
+        .where('status', '=', 'reserved')
+        .executeTakeFirst()
+      return affected(r)
+    },
+    async skip(runId, now) {
+      const r = await db
+        .updateTable('events')
+        .set({ status: 'skipped', updated_at: now })
+        .where('reserved_by_run_id', '=', runId)
+        .where('status', '=', 'reserved')
+        .executeTakeFirst()
+      return affected(r)
+    },
+    release(runId, { maxAttempts, now }) {
+      return inTransaction(db, async (trx) => {
+        const dead = await trx
+          .updateTable('events')
+          .set({ status: 'dead', updated_at: now })
+          .where('reserved_by_run_id', '=', runId)
+          .where('status', '=', 'reserved')
+          .where('attempt_number', '>=', maxAttempts)
+          .executeTakeFirst()
+        const released = await trx
+          .updateTable('events')
+          .set((eb) => ({
+            status: 'pending',
+            reserved_by_run_id: null,
+            attempt_number: eb('attempt_number', '+', 1),
+            updated_at: now,
+          }))
+          .where('reserved_by_run_id', '=', runId)
+          .where('status', '=', 'reserved')
+          .executeTakeFirst()
+        return { released: affected(released), dead: affected(dead) }
+      })
+    },
+    async transfer(fromRunId, toRunId, now) {
+      const r = await db
+        .updateTable('events')
+        .set({ reserved_by_run_id: toRunId, updated_at: now })
+        .where('reserved_by_run_id', '=', fromRunId)
+        .where('status', '=', 'reserved')
+        .executeTakeFirst()
+      return affected(r)
+    },
+    async requeue(eventId, now) {
+      const r = await db
+        .updateTable('events')
+        .set({ status: 'pending', reserved_by_run_id: null, attempt_number: 1, updated_at: now })
+        .where('id', '=', eventId)
+        .where('status', '=', 'dead')
+        .executeTakeFirst()
+      return affected(r) === 1
+    },
+    async pendingSummary(workflowId) {
+      const rows = await db
+        .selectFrom('events')
+        .innerJoin('topics', 'topics.id', 'events.topic_id')
+        .select((eb) => [
+          'topics.name as topic',
+          eb.fn.countAll<number>().as('count'),
+          eb.fn.min('events.sequence').as('oldest'),
+          eb.fn.max('events.sequence').as('newest'),
+        ])
+        .where('events.workflow_id', '=', workflowId)
+        .where('events.status', '=', 'pending')
+        .groupBy('topics.name')
+        .execute()
+      return rows.map((r) => ({
+        topic: r.topic,
+        count: Number(r.count),
+        oldestSequence: Number(r.oldest),
+        newestSequence: Number(r.newest),
+      }))
+    },
+    async pendingBounds(workflowId, topics) {
+      if (topics.length === 0) return []
+      const rows = await db
+        .selectFrom('topics as t')
+        .select((eb) => [
+          't.name as topic',
+          eb
+            .selectFrom('events as e')
+            .select((s) => s.fn.min('e.sequence').as('m'))
+            .whereRef('e.topic_id', '=', 't.id')
+            .where('e.status', '=', 'pending')
+            .as('oldest'),
+          eb
+            .selectFrom('events as e')
+            .select((s) => s.fn.max('e.sequence').as('m'))
+            .whereRef('e.topic_id', '=', 't.id')
+            .where('e.status', '=', 'pending')
+            .as('newest'),
+        ])
+        .where('t.workflow_id', '=', workflowId)
+        .where('t.name', 'in', [...new Set(topics)])
+        .execute()
+      return rows
+        .filter((r) => r.oldest !== null && r.oldest !== undefined)
+        .map((r) => ({ topic: r.topic, oldestSequence: Number(r.oldest), newestSequence: Number(r.newest) }))
+    },
+    async countByStatus(workflowId) {
+      const rows = await db
+        .selectFrom('events')
+        .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+        .where('workflow_id', '=', workflowId)
+        .groupBy('status')
+        .execute()
+      return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]))
+    },
+    listByWorkflow(workflowId, options = {}) {
+      let q = db
+        .selectFrom('events')
+        .innerJoin('topics', 'topics.id', 'events.topic_id')
+        .selectAll('events')
+        .select('topics.name as topic')
+        .where('events.workflow_id', '=', workflowId)
+      if (options.status) q = q.where('events.status', '=', options.status)
+      if (options.topic) q = q.where('topics.name', '=', options.topic)
+      return q.orderBy('events.sequence').limit(options.limit ?? 1000).execute()
+    },
+  }
+}

@@ -1,0 +1,36 @@
+import type { Executor } from '../executor.js'
+import type { HandlerState } from '../schema.js'
+
+/** Persistent state of each handler, one row per (workflow, handler). */
+export interface HandlerStateStore {
+  get(workflowId: string, handlerName: string): Promise<HandlerState | undefined>
+  listByWorkflow(workflowId: string): Promise<HandlerState[]>
+  /** Inserts or replaces the state. */
+  put(row: { workflowId: string; handlerName: string; state: string | null; runId: string | null; now: number }): Promise<void>
+}
+
+/** Creates the {@link HandlerStateStore} over `db`. */
+export function createHandlerStateStore(db: Executor): HandlerStateStore {
+  return {
+    get(workflowId, handlerName) {
+      return db
+        .selectFrom('handler_state')
+        .selectAll()
+        .where('workflow_id', '=', workflowId)
+        .where('handler_name', '=', handlerName)
+        .executeTakeFirst()
+    },
+    listByWorkflow(workflowId) {
+      return db.selectFrom('handler_state').selectAll().where('workflow_id', '=', workflowId).orderBy('handler_name').execute()
+    },
+    async put({ workflowId, handlerName, state, runId, now }) {
+      await db
+        .insertInto('handler_state')
+        .values({ workflow_id: workflowId, handler_name: handlerName, state, updated_at: now, updated_by_run_id: runId })
+        .onConflict((oc) =>
+          oc.columns(['workflow_id', 'handler_name']).doUpdateSet({ state, updated_at: now, updated_by_run_id: runId }),
+        )
+        .execute()
+    },
+  }
+}
