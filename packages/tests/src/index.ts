@@ -1,4 +1,7 @@
 /**
  * @module @ledgerflow/tests
+ *
+ * The shared integration suite lives in `suite/` (private); the published part is the testing kit,
+ * `@ledgerflow/tests/kit`.
  */
-export const packageName = "@ledgerflow/tests"
+export * from "./kit/index.js"

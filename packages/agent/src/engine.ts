@@ -1,0 +1,164 @@
+/** `createEngine`: the facade of SPEC §14 over the engine's functions. */
+import type { LedgerflowDb } from '@ledgerflow/db'
+import { type SandboxLimits, type SandboxRunner, createSandboxRunner } from '@ledgerflow/sandbox'
+import { type Clock, systemClock } from './clock.js'
+import { DEFAULT_CONFIG, type EngineConfig } from './config.js'
+import { type EngineContext, createEngineContext } from './context.js'
+import { type DeployOptions, type DeployResult, deployWorkflow } from './deploy/deploy-workflow.js'
+import { EngineEmitter, type EngineEventName, type EngineListener } from './events.js'
+import type { FaultHook } from './faults.js'
+import { type HandlerResult, executeHandler } from './handler/execute-handler.js'
+import { type IdGenerator, defaultIds } from './ids.js'
+import {
+  type ExternalEvent,
+  type Resolution,
+  type ResolutionResult,
+  pauseWorkflow,
+  publishEvent,
+  requeueEvent,
+  resolveMutation,
+  resumeWorkflow,
+  retryWorkflow,
+  runNow,
+} from './operator/operator-actions.js'
+import { type RecoverOptions, type RecoveryReport, defaultWorkerId, resumeIncompleteSessions } from './session/recover.js'
+import { canStartSession, continueSession, executeWorkflowSession, executeWorkflowSessionIfIdle, getSessionCost } from './session/run-session.js'
+import type { SessionOptions, SessionResult } from './session/session-result.js'
+import type { Tool } from './tools/define-tool.js'
+import { createToolRegistry } from './tools/registry.js'
+import { Worker, type WorkerOptions } from './worker/worker.js'
+
+/** Options of {@link createEngine}. */
+export interface EngineOptions {
+  /** An open database (`openDatabase`). The engine does not close it. */
+  db: LedgerflowDb
+  /** Tools scripts may call (besides the built-in `Topics` and `console`). */
+  tools?: readonly Tool[]
+  /** Time source; tests pass a manual clock. Default: the system clock. */
+  clock?: Clock
+  /** Id generator; tests pass sequential ids. */
+  ids?: IdGenerator
+  /** Jitter source in [0, 1). Default `Math.random`. */
+  random?: () => number
+  /** Per-phase sandbox limits. */
+  sandbox?: Partial<SandboxLimits>
+  /** A sandbox runner of your own (otherwise QuickJS/WASM with `sandbox` limits). */
+  sandboxRunner?: SandboxRunner
+  /** Owner id of this engine's sessions. Default: host/pid/random. */
+  workerId?: string
+  /** Called at every named crash point (testing kit and crash campaigns). */
+  faults?: FaultHook
+  /** Engine limits and policies. */
+  config?: Partial<Omit<EngineConfig, 'workerId' | 'sandbox'>>
+  /** Scheduler and worker settings for `start()`. */
+  worker?: WorkerOptions
+}
+
+/** The engine. */
+export interface Engine {
+  /** The context the engine's functions run on (for the function-style API). */
+  readonly context: EngineContext
+  readonly workerId: string
+  deployWorkflow(options: DeployOptions): Promise<DeployResult>
+  /** `executeWorkflowSession`. */
+  runSession(workflowId: string, options?: SessionOptions): Promise<SessionResult>
+  /** `executeWorkflowSessionIfIdle`. */
+  runSessionIfIdle(workflowId: string, options?: SessionOptions): Promise<SessionResult | null>
+  canStartSession(workflowId: string): Promise<boolean>
+  /** `getSessionCost`, microdollars. */
+  sessionCost(sessionId: string): Promise<number>
+  continueSession(sessionId: string): Promise<SessionResult>
+  /** `resumeIncompleteSessions`. */
+  recover(options?: RecoverOptions): Promise<RecoveryReport>
+  executeHandler(runId: string): Promise<HandlerResult>
+  pause(workflowId: string): Promise<void>
+  resume(workflowId: string): Promise<void>
+  retry(workflowId: string, options?: Omit<SessionOptions, 'trigger'>): Promise<SessionResult | null>
+  runNow(workflowId: string, options?: Omit<SessionOptions, 'trigger'>): Promise<SessionResult | null>
+  resolveMutation(mutationId: string, resolution: Resolution, options?: { result?: unknown; by?: string }): Promise<ResolutionResult>
+  requeueEvent(eventId: string): Promise<void>
+  publish(workflowId: string, topic: string, event: ExternalEvent): Promise<{ eventId: string | undefined; duplicate: boolean }>
+  /** Starts the scheduler and worker loop (recovery first). */
+  start(): Promise<void>
+  /** Stops gracefully: current phases finish or checkpoint, sessions close, leases are released. */
+  stop(): Promise<void>
+  on<K extends EngineEventName>(event: K, listener: EngineListener<K>): () => void
+  /** The engine's event emitter (for `onAny`, `once`). */
+  readonly events: EngineEmitter
+  /** Stops the worker (if started) and releases the sandbox. Does not close the database. */
+  close(): Promise<void>
+}
+
+/**
+ * Creates an engine over an open database.
+ *
+ * ### Examples
+ * ```ts
+ * const db = await openDatabase({ sqlite: './.ledgerflow/ledgerflow.db' })
+ * const engine = createEngine({ db, tools: [sendEmail] })
+ * const { workflowId } = await engine.deployWorkflow({ title: 'Inbox', code })
+ * const result = await engine.runSession(workflowId)
+ * await engine.close()
+ * await db.close()
+ * ```
+ */
+export function createEngine(options: EngineOptions): Engine {
+  let stopController = new AbortController()
+  const config: EngineConfig = Object.freeze({
+    ...DEFAULT_CONFIG,
+    ...options.config,
+    retry: Object.freeze({ ...DEFAULT_CONFIG.retry, ...options.config?.retry }),
+    workerId: options.workerId ?? defaultWorkerId(),
+    sandbox: Object.freeze({ ...options.sandbox }),
+  })
+  const sandbox = options.sandboxRunner ?? createSandboxRunner({ limits: options.sandbox })
+  const events = new EngineEmitter()
+  const ctx = createEngineContext({
+    db: options.db,
+    sandbox,
+    tools: createToolRegistry(options.tools ?? []),
+    clock: options.clock ?? systemClock,
+    ids: options.ids ?? defaultIds,
+    random: options.random ?? Math.random,
+    events,
+    config,
+    fault: options.faults,
+    stopSignal: () => stopController.signal,
+  })
+  let worker: Worker | undefined
+  return {
+    context: ctx,
+    workerId: config.workerId,
+    deployWorkflow: (o) => deployWorkflow(ctx, o),
+    runSession: (id, o) => executeWorkflowSession(ctx, id, o),
+    runSessionIfIdle: (id, o) => executeWorkflowSessionIfIdle(ctx, id, o),
+    canStartSession: (id) => canStartSession(ctx, id),
+    sessionCost: (id) => getSessionCost(ctx, id),
+    continueSession: (id) => continueSession(ctx, id),
+    recover: (o) => resumeIncompleteSessions(ctx, o),
+    executeHandler: (id) => executeHandler(ctx, id),
+    pause: (id) => pauseWorkflow(ctx, id),
+    resume: (id) => resumeWorkflow(ctx, id),
+    retry: (id, o) => retryWorkflow(ctx, id, o),
+    runNow: (id, o) => runNow(ctx, id, o),
+    resolveMutation: (id, r, o) => resolveMutation(ctx, id, r, o),
+    requeueEvent: (id) => requeueEvent(ctx, id),
+    publish: (id, topic, e) => publishEvent(ctx, id, topic, e),
+    async start() {
+      if (stopController.signal.aborted) stopController = new AbortController()
+      worker ??= new Worker(ctx, options.worker)
+      await worker.start()
+    },
+    async stop() {
+      stopController.abort(new Error('engine stopping'))
+      await worker?.stop()
+    },
+    on: (event, listener) => events.on(event, listener),
+    events,
+    async close() {
+      stopController.abort(new Error('engine closed'))
+      await worker?.stop()
+      if (!options.sandboxRunner) await sandbox.close()
+    },
+  }
+}

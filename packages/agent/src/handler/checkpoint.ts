@@ -1,0 +1,223 @@
+/**
+ * Performs one {@link Decision}: the run's new columns and every effect, in ONE transaction, guarded by the run's
+ * phase and status as last read (compare-and-set), so a run moved by someone else is never overwritten.
+ */
+import type { HandlerRun, HandlerRunUpdate, LedgerflowTx, LogLine, Mutation, PublishOutcome } from '@ledgerflow/db'
+import type { EngineContext } from '../context.js'
+import type { PhaseBuffer } from './phase-buffer.js'
+import type { Decision, Effect, RunPatch } from './transitions.js'
+
+/** What a checkpoint needs besides the decision. */
+export interface CheckpointInput {
+  /** The run as last read; its phase and status guard the write. Updated in place when the write applies. */
+  run: HandlerRun
+  decision: Decision
+  /** Buffers whose logs, cost and publishes this checkpoint writes (oldest first). */
+  buffers?: readonly PhaseBuffer[]
+  /** The run's ledger row, for `ledger` effects. */
+  ledger?: Mutation
+}
+
+/** What a checkpoint did. */
+export interface CheckpointResult {
+  /** False when the run had moved (another worker); nothing was written. */
+  applied: boolean
+  /** Set when a `retry-run` effect created a new run. */
+  retriedAs?: string
+  published: PublishOutcome
+  workflowChanged?: { to: 'error' | 'paused'; reason: string }
+}
+
+/** Converts a patch to the row update. */
+export function patchToUpdate(patch: RunPatch, now: number): HandlerRunUpdate {
+  const u: HandlerRunUpdate = {}
+  if (patch.phase !== undefined) u.phase = patch.phase
+  if (patch.status !== undefined) u.status = patch.status
+  if (patch.attempt !== undefined) u.attempt = patch.attempt
+  if (patch.retryAt !== undefined) u.retry_at = patch.retryAt
+  if (patch.error !== undefined) u.error = patch.error
+  if (patch.errorType !== undefined) u.error_type = patch.errorType
+  if (patch.ended) u.end_timestamp = now
+  if (patch.prepareResult !== undefined) u.prepare_result = patch.prepareResult
+  if (patch.inputState !== undefined) u.input_state = patch.inputState
+  if (patch.outputState !== undefined) u.output_state = patch.outputState
+  return u
+}
+
+class RunMoved extends Error {}
+
+/** Writes a decision in one transaction. Crash windows: before the commit nothing is written; after it, all is. */
+export async function checkpoint(ctx: EngineContext, input: CheckpointInput): Promise<CheckpointResult> {
+  const { run, decision } = input
+  const buffers = input.buffers ?? []
+  const now = ctx.clock.now()
+  const phase = decision.patch.phase ?? run.phase
+  const site = { workflowId: run.workflow_id, sessionId: run.script_run_id, runId: run.id, phase }
+  const logs = buffers.flatMap((b) => b.takeLogs())
+  const cost = buffers.reduce((sum, b) => sum + b.takeCost(), 0)
+  const update = patchToUpdate(decision.patch, now)
+  const result: CheckpointResult = { applied: false, published: { inserted: [], duplicates: [] } }
+
+  // CRASH WINDOW: a crash here loses only this checkpoint; the run resumes from its previous phase.
+  ctx.fault('run:before-checkpoint', site)
+  try {
+    await ctx.db.transaction(async (tx) => {
+      const moved = !(await tx.runs.transition(run.id, { phase: run.phase, status: run.status }, update))
+      if (moved) throw new RunMoved()
+      const notes: LogLine[] = []
+      for (const effect of decision.effects) {
+        await perform(ctx, tx, { run, effect, buffers, ledger: input.ledger, now, notes, result })
+      }
+      await tx.logs.append(run.id, [...logs, ...notes], { maxLines: ctx.config.maxLogLinesPerRun })
+      await tx.runs.addCost(run.id, cost)
+    })
+  } catch (error) {
+    // Nothing was written: give the buffered logs and cost back for the checkpoint that follows.
+    buffers[0]?.restore(logs, cost)
+    if (error instanceof RunMoved) return result
+    throw error
+  }
+  // CRASH WINDOW: the checkpoint is durable; a crash here resumes from the new phase.
+  ctx.fault('run:after-checkpoint', site)
+  Object.assign(run, update)
+  result.applied = true
+  emitAfter(ctx, run, decision, result)
+  return result
+}
+
+interface EffectInput {
+  run: HandlerRun
+  effect: Effect
+  buffers: readonly PhaseBuffer[]
+  ledger: Mutation | undefined
+  now: number
+  notes: LogLine[]
+  result: CheckpointResult
+}
+
+async function perform(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Promise<void> {
+  const { run, effect, now } = e
+  switch (effect.type) {
+    case 'reserve':
+      // Throws ReservationRejectedError (nothing reserved): the whole checkpoint rolls back.
+      await tx.events.reserve(run.workflow_id, run.id, effect.reservations, now)
+      return
+    case 'events':
+      if (effect.action === 'consume') await tx.events.consume(run.id, now)
+      else if (effect.action === 'skip') await tx.events.skip(run.id, now)
+      else {
+        const { dead } = await tx.events.release(run.id, { maxAttempts: ctx.config.maxEventAttempts, now })
+        if (dead > 0) {
+          e.notes.push(note(now, run, 'warn', `${dead} event(s) released more than ${ctx.config.maxEventAttempts} times are now dead`))
+          ctx.events.emit('event:dead', { workflowId: run.workflow_id, runId: run.id, count: dead })
+        }
+      }
+      return
+    case 'publish': {
+      const events = e.buffers.flatMap((b) => b.publishes)
+      if (events.length === 0) return
+      const outcome = await tx.events.publish(
+        run.workflow_id,
+        events.map((p) => ({ id: ctx.ids('event'), ...p, createdByRunId: run.id })),
+        now,
+      )
+      for (const d of outcome.duplicates) {
+        e.notes.push(note(now, run, 'info', `Topics.publish: messageId '${d.messageId}' already exists in '${d.topic}'; ignored (first write wins)`))
+      }
+      e.result.published = outcome
+      return
+    }
+    case 'state':
+      await tx.handlerState.put({ workflowId: run.workflow_id, handlerName: run.handler_name, state: effect.state, runId: run.id, now })
+      return
+    case 'wakeup':
+      await tx.wakeups.set(run.workflow_id, run.handler_name, { idleAfterSequence: effect.idleAfterSequence, wakeAt: effect.wakeAt, now })
+      return
+    case 'workflow': {
+      const changed = await tx.workflows.transitionStatus(run.workflow_id, {
+        from: ['active'],
+        to: effect.to,
+        error: effect.error,
+        errorType: effect.errorType,
+        now,
+      })
+      if (changed) e.result.workflowChanged = { to: effect.to, reason: effect.error }
+      return
+    }
+    case 'ledger': {
+      if (!e.ledger) throw new Error(`ledger effect without a ledger row (run ${run.id})`)
+      const c = effect.change
+      const from = e.ledger.status === 'applied' ? [] : [e.ledger.status]
+      const ok = await tx.mutations.transition(e.ledger.id, from as never, {
+        status: c.status,
+        result: c.result,
+        error: c.error,
+        errorType: c.errorType,
+        reconcileAttempts: c.reconcileAttempts,
+        nextReconcileAt: c.nextReconcileAt,
+        now,
+      })
+      if (!ok) throw new RunMoved()
+      return
+    }
+    case 'retry-run': {
+      const id = ctx.ids('run')
+      const session = (await tx.sessions.getOpen(run.workflow_id)) ?? { id: run.script_run_id }
+      await tx.runs.insert({
+        id,
+        script_run_id: session.id,
+        workflow_id: run.workflow_id,
+        script_id: run.script_id,
+        handler_type: run.handler_type,
+        handler_name: run.handler_name,
+        ordinal: await tx.runs.nextOrdinal(session.id),
+        phase: effect.phase,
+        status: effect.status,
+        attempt: effect.attempt,
+        retry_at: effect.retryAt,
+        retry_of: run.id,
+        prepare_result: run.prepare_result,
+        input_state: run.input_state,
+        output_state: null,
+        error: null,
+        error_type: null,
+        start_timestamp: now,
+        end_timestamp: null,
+      })
+      await tx.sessions.countRun(session.id)
+      await tx.events.transfer(run.id, id, now)
+      e.notes.push(note(now, run, 'info', `continues as run ${id}`))
+      e.result.retriedAs = id
+      return
+    }
+  }
+}
+
+function note(timestamp: number, run: HandlerRun, level: LogLine['level'], message: string): LogLine {
+  return { timestamp, phase: run.phase, level, message }
+}
+
+function emitAfter(ctx: EngineContext, run: HandlerRun, decision: Decision, result: CheckpointResult): void {
+  const ev = ctx.events
+  ev.emit('run:phase', { runId: run.id, workflowId: run.workflow_id, phase: run.phase, status: run.status })
+  for (const p of result.published.inserted) {
+    ev.emit('event:published', { workflowId: run.workflow_id, topic: p.topic, messageId: p.messageId, eventId: p.id, runId: run.id })
+  }
+  for (const d of result.published.duplicates) {
+    ev.emit('event:duplicate', { workflowId: run.workflow_id, topic: d.topic, messageId: d.messageId, runId: run.id })
+  }
+  if (result.workflowChanged) {
+    ev.emit('workflow:status', { workflowId: run.workflow_id, from: 'active', to: result.workflowChanged.to, reason: result.workflowChanged.reason })
+  }
+  if (run.status === 'committed' || run.status === 'failed' || run.status === 'paused' || run.status === 'waiting') {
+    ev.emit('run:end', {
+      runId: run.id,
+      workflowId: run.workflow_id,
+      phase: run.phase,
+      status: run.status,
+      ...(run.error ? { error: run.error } : {}),
+      ...(run.error_type ? { errorType: run.error_type } : {}),
+    })
+  }
+  void decision
+}

@@ -1,0 +1,95 @@
+/** Runs one handler phase in the sandbox and turns the outcome into an {@link EvalResult}. */
+import type { EvaluationOutcome, JsonValue, SandboxErrorData } from '@ledgerflow/sandbox'
+import { SpanStatusCode } from '@opentelemetry/api'
+import type { EngineContext, LoadedScript } from '../context.js'
+import { SimulatedCrash } from '../faults.js'
+import type { Tool } from '../tools/define-tool.js'
+import { createHostBridge } from '../tools/host-bridge.js'
+import type { EvalPhase, HandlerAccess } from '../tools/phase-gate.js'
+import type { PhaseBuffer } from './phase-buffer.js'
+import type { EvalResult, FailureInfo } from './transitions.js'
+
+/** What to evaluate. */
+export interface PhaseEvaluation {
+  run: { id: string; workflowId: string; handlerType: 'producer' | 'consumer'; handlerName: string }
+  script: LoadedScript
+  phase: EvalPhase
+  args: JsonValue[]
+  access: HandlerAccess
+  buffer: PhaseBuffer
+  mutation?: (tool: Tool, input: unknown) => Promise<unknown>
+}
+
+const METHOD: Record<EvalPhase, string> = { producer: 'handler', prepare: 'prepare', mutate: 'mutate', next: 'next' }
+
+/** Evaluates one phase. Never throws for what the script does. */
+export async function evaluatePhase(ctx: EngineContext, e: PhaseEvaluation): Promise<EvalResult> {
+  const handler = {
+    group: e.run.handlerType === 'producer' ? ('producers' as const) : ('consumers' as const),
+    name: e.run.handlerName,
+    method: METHOD[e.phase],
+  }
+  return ctx.tracer.startActiveSpan(`ledgerflow.phase ${e.phase}`, async (span) => {
+    span.setAttributes({
+      'ledgerflow.workflow_id': e.run.workflowId,
+      'ledgerflow.run_id': e.run.id,
+      'ledgerflow.handler': `${handler.group}.${handler.name}.${handler.method}`,
+      'ledgerflow.script_id': e.script.id,
+    })
+    // A simulated crash inside a host call must stop the engine, not become a script error: remember it, abort the
+    // evaluation, and rethrow it once the sandbox returns. A graceful stop never aborts an evaluation: the phase
+    // finishes and the session stops between runs.
+    let crash: SimulatedCrash | undefined
+    const controller = new AbortController()
+    const guard = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+      try {
+        return await fn(...args)
+      } catch (error) {
+        if (SimulatedCrash.isInstance(error)) {
+          crash = error
+          controller.abort(error)
+        }
+        throw error
+      }
+    }
+    try {
+      const host = createHostBridge({
+        ctx,
+        run: e.run,
+        phase: e.phase,
+        access: e.access,
+        buffer: e.buffer,
+        signal: controller.signal,
+        mutation: e.mutation,
+      })
+      const outcome: EvaluationOutcome = await ctx.sandbox.evaluate({
+        code: e.script.code,
+        scriptKey: e.script.id,
+        handler,
+        args: e.args,
+        globals: ctx.tools.globals,
+        host: guard(host),
+        onConsole: (level, message) => e.buffer.log(level, message),
+        limits: ctx.config.sandbox,
+        signal: controller.signal,
+      })
+      if (crash) throw crash
+      span.setAttribute('ledgerflow.host_calls', outcome.stats.hostCalls)
+      if (outcome.ok) return { ok: true as const, value: outcome.value }
+      const error = describeSandboxError(outcome.error, e.phase, handler.name)
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error.message })
+      e.buffer.log('error', error.message)
+      return { ok: false as const, error }
+    } finally {
+      span.end()
+    }
+  })
+}
+
+/** A readable, whole message for a failed evaluation, with the script position when known. */
+export function describeSandboxError(error: SandboxErrorData, phase: EvalPhase, handler: string): FailureInfo {
+  const at = error.location ? ` (workflow.js:${error.location.line}:${error.location.column})` : ''
+  const where = phase === 'producer' ? `producer '${handler}'` : `consumer '${handler}' ${phase}`
+  const text = error.hostError ? error.message : `${error.name}: ${error.message}`
+  return { message: `${where}: ${text}${at}`, type: error.type }
+}

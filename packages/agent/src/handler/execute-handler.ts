@@ -1,0 +1,355 @@
+/**
+ * `executeHandler(runId)`: the one code path for a fresh run and a run resumed after a crash. It reads the run,
+ * asks the pure state machine (`transitions.ts`) what comes next, performs it (an evaluation, a reconciliation),
+ * and checkpoints the decision in one transaction; repeat until the run commits or stops.
+ */
+import type { ErrorType, HandlerRun, RunPhase, RunStatus } from '@ledgerflow/db'
+import { readJsonColumn } from '@ledgerflow/db'
+import type { JsonValue } from '@ledgerflow/sandbox'
+import type { EngineContext, LoadedScript } from '../context.js'
+import { LogicError, NotFoundError, toEngineError } from '../errors.js'
+import { rethrowCrash } from '../faults.js'
+import { type PrepareResult, formatIssues, prepareResultSchema } from '../schemas.js'
+import type { HandlerAccess } from '../tools/phase-gate.js'
+import { checkpoint } from './checkpoint.js'
+import { evaluatePhase } from './evaluate.js'
+import { ledgerView, observeReconcile, performMutation } from './mutation.js'
+import { PhaseBuffer } from './phase-buffer.js'
+import {
+  type Decision,
+  type EvalResult,
+  type FailureInfo,
+  type MutationResult,
+  type PolicyContext,
+  type RunView,
+  type StateOutcome,
+  failure,
+  ledgerOutcome,
+  mutateOutcome,
+  nextOutcome,
+  nextStep,
+  prepareOutcome,
+  producerOutcome,
+  reconcileOutcome,
+} from './transitions.js'
+
+/** Where a run stands after `executeHandler`. */
+export interface HandlerResult {
+  runId: string
+  phase: RunPhase
+  status: RunStatus
+  error?: string
+  errorType?: ErrorType
+  /** For a `waiting` run: when it may continue. */
+  retryAt?: number
+  /** The run ended and continues as this new run (a mutation retried in a new run). */
+  retriedAs?: string
+}
+
+/** A handler's config as the run needs it. */
+interface HandlerInfo {
+  access: HandlerAccess
+  hasMutate: boolean
+  hasNext: boolean
+}
+
+/**
+ * Runs (or resumes) one handler run until it commits or stops. Throws only for programmer errors (unknown run)
+ * and faults of the database itself; everything a script or tool does becomes the run's outcome.
+ *
+ * ### Examples
+ * ```ts
+ * const result = await executeHandler(ctx, runId)
+ * if (result.status === 'waiting') console.log('retry at', new Date(result.retryAt!))
+ * ```
+ */
+export async function executeHandler(ctx: EngineContext, runId: string): Promise<HandlerResult> {
+  const run = await ctx.db.runs.get(runId)
+  if (!run) throw new NotFoundError('run', runId)
+  return ctx.tracer.startActiveSpan('ledgerflow.run', async (span) => {
+    span.setAttributes({ 'ledgerflow.run_id': run.id, 'ledgerflow.handler': `${run.handler_type}:${run.handler_name}` })
+    try {
+      let retriedAs: string | undefined
+      // Each turn makes one checkpoint; a run needs at most a handful. The bound guards against a logic bug.
+      for (let turn = 0; turn < 64; turn++) {
+        const outcome = await turnOnce(ctx, run)
+        if (outcome.retriedAs) retriedAs = outcome.retriedAs
+        if (outcome.stop) break
+      }
+      return toResult(run, retriedAs)
+    } finally {
+      span.end()
+    }
+  })
+}
+
+function toResult(run: HandlerRun, retriedAs?: string): HandlerResult {
+  return {
+    runId: run.id,
+    phase: run.phase,
+    status: run.status,
+    ...(run.error !== null && run.status !== 'committed' ? { error: run.error } : {}),
+    ...(run.error_type !== null && run.status !== 'committed' ? { errorType: run.error_type } : {}),
+    ...(run.status === 'waiting' && run.retry_at !== null ? { retryAt: run.retry_at } : {}),
+    ...(retriedAs ? { retriedAs } : {}),
+  }
+}
+
+function view(run: HandlerRun): RunView {
+  return {
+    handlerType: run.handler_type,
+    handlerName: run.handler_name,
+    phase: run.phase,
+    status: run.status,
+    attempt: run.attempt,
+    retryAt: run.retry_at,
+  }
+}
+
+function policy(ctx: EngineContext): PolicyContext {
+  return { now: ctx.clock.now(), retry: ctx.config.retry, random: ctx.random() }
+}
+
+interface Turn {
+  stop: boolean
+  retriedAs?: string
+}
+
+/** Applies a decision; a run moved by someone else stops this executor without writing. */
+async function decide(ctx: EngineContext, run: HandlerRun, decision: Decision, buffers: PhaseBuffer[] = [], ledger?: Parameters<typeof checkpoint>[1]['ledger']): Promise<Turn> {
+  const result = await checkpoint(ctx, { run, decision, buffers, ledger })
+  if (!result.applied) return { stop: true }
+  return { stop: false, retriedAs: result.retriedAs }
+}
+
+async function turnOnce(ctx: EngineContext, run: HandlerRun): Promise<Turn> {
+  let script: LoadedScript
+  let info: HandlerInfo
+  try {
+    script = await ctx.loadScript(run.script_id)
+    info = handlerInfo(script, run)
+  } catch (error) {
+    rethrowCrash(error)
+    if (run.status !== 'active' && run.status !== 'waiting') return { stop: true }
+    return decide(ctx, run, failure(view(run), asFailure(error), 'before', run.phase, policy(ctx)))
+  }
+  const prepared = run.handler_type === 'consumer' && run.prepare_result !== null ? safePrepared(run) : undefined
+  const reservations = prepared?.ok ? prepared.value.reservations.reduce((n, r) => n + r.ids.length, 0) : 0
+  const step = nextStep(view(run), ctx.clock.now(), { reservations, hasMutate: info.hasMutate })
+  switch (step.kind) {
+    case 'done':
+    case 'not-due':
+      return { stop: true }
+    case 'activate':
+      return decide(ctx, run, { patch: { status: 'active', retryAt: null }, effects: [] })
+    case 'start':
+      return decide(ctx, run, { patch: { phase: step.phase }, effects: [] })
+    case 'ledger':
+      return ledgerTurn(ctx, run, script, info, prepared)
+    case 'evaluate': {
+      // An operator's pause (or archive) stops the run at this checkpoint; resume continues it from here.
+      const workflow = await ctx.db.workflows.get(run.workflow_id)
+      if (!workflow || workflow.status !== 'active') {
+        const why = workflow ? `workflow is ${workflow.status}` : 'workflow was deleted'
+        const turn = await decide(ctx, run, { patch: { status: 'paused', error: why, errorType: null }, effects: [] })
+        return { ...turn, stop: true }
+      }
+      if (prepared && !prepared.ok) return decide(ctx, run, failure(view(run), prepared.error, 'after', run.phase, policy(ctx)))
+      switch (step.phase) {
+        case 'producer':
+          return producerTurn(ctx, run, script, info)
+        case 'prepare':
+          return prepareTurn(ctx, run, script, info, workflow.event_sequence)
+        case 'mutate':
+          return mutateTurn(ctx, run, script, info, prepared!.ok ? prepared!.value : undefined)
+        case 'next':
+          return nextTurn(ctx, run, script, info, prepared?.ok ? prepared.value : undefined, await mutationResultOf(ctx, run), [])
+      }
+    }
+  }
+}
+
+function handlerInfo(script: LoadedScript, run: HandlerRun): HandlerInfo {
+  if (run.handler_type === 'producer') {
+    const p = script.config.producers.find((x) => x.name === run.handler_name)
+    if (!p) throw new LogicError(`Producer '${run.handler_name}' does not exist in script version ${script.version}`, { code: 'handler_not_found' })
+    return { access: { handler: p.name, subscribe: [], publishes: p.publishes }, hasMutate: false, hasNext: false }
+  }
+  const c = script.config.consumers.find((x) => x.name === run.handler_name)
+  if (!c) throw new LogicError(`Consumer '${run.handler_name}' does not exist in script version ${script.version}`, { code: 'handler_not_found' })
+  return { access: { handler: c.name, subscribe: c.subscribe, publishes: c.publishes }, hasMutate: c.hasMutate, hasNext: c.hasNext }
+}
+
+function asFailure(error: unknown): FailureInfo {
+  const e = toEngineError(error)
+  return { message: e.message, type: e.type }
+}
+
+function safePrepared(run: HandlerRun): { ok: true; value: PrepareResult } | { ok: false; error: FailureInfo } {
+  try {
+    const json = readJsonColumn(run.prepare_result, { table: 'handler_runs', column: 'prepare_result', rowId: run.id })
+    const parsed = prepareResultSchema.safeParse(json)
+    if (parsed.success) return { ok: true, value: parsed.data }
+    return { ok: false, error: { message: `Corrupt prepare_result of run ${run.id}: ${formatIssues(parsed.error)}`, type: 'internal' } }
+  } catch (error) {
+    return { ok: false, error: asFailure(error) }
+  }
+}
+
+async function loadState(ctx: EngineContext, run: HandlerRun): Promise<JsonValue> {
+  const row = await ctx.db.handlerState.get(run.workflow_id, run.handler_name)
+  if (!row || row.state === null) return null
+  return readJsonColumn(row.state, { table: 'handler_state', column: 'state', rowId: `${run.workflow_id}/${run.handler_name}` }) as JsonValue
+}
+
+function stateOf(ctx: EngineContext, run: HandlerRun, result: EvalResult): StateOutcome {
+  if (!result.ok || result.value === undefined) return { ok: true, json: undefined }
+  const json = JSON.stringify(result.value)
+  if (Buffer.byteLength(json) > ctx.config.maxStateBytes) {
+    return {
+      ok: false,
+      error: { message: `'${run.handler_name}' returned a state of ${Buffer.byteLength(json)} bytes; the limit is ${ctx.config.maxStateBytes}`, type: 'logic' },
+    }
+  }
+  return { ok: true, json }
+}
+
+async function producerTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo): Promise<Turn> {
+  const buffer = new PhaseBuffer('executing', () => ctx.clock.now())
+  let state: JsonValue
+  try {
+    state = await loadState(ctx, run)
+  } catch (error) {
+    rethrowCrash(error)
+    return decide(ctx, run, failure(view(run), asFailure(error), 'before', 'executing', policy(ctx)), [buffer])
+  }
+  const result = await evaluatePhase(ctx, { run: runRef(run), script, phase: 'producer', args: [state], access: info.access, buffer })
+  const decision = producerOutcome(view(run), result, stateOf(ctx, run, result), policy(ctx))
+  decision.patch.inputState = JSON.stringify(state)
+  return decide(ctx, run, decision, [buffer])
+}
+
+function runRef(run: HandlerRun) {
+  return { id: run.id, workflowId: run.workflow_id, handlerType: run.handler_type, handlerName: run.handler_name }
+}
+
+async function prepareTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, observedSequence: number): Promise<Turn> {
+  const buffer = new PhaseBuffer('preparing', () => ctx.clock.now())
+  let state: JsonValue
+  try {
+    state = await loadState(ctx, run)
+  } catch (error) {
+    rethrowCrash(error)
+    return decide(ctx, run, failure(view(run), asFailure(error), 'before', 'preparing', policy(ctx)), [buffer])
+  }
+  const result = await evaluatePhase(ctx, { run: runRef(run), script, phase: 'prepare', args: [state], access: info.access, buffer })
+  const decision = prepareOutcome(view(run), result, info.access, observedSequence, policy(ctx))
+  decision.patch.inputState = JSON.stringify(state)
+  try {
+    return await decide(ctx, run, decision, [buffer])
+  } catch (error) {
+    rethrowCrash(error)
+    const e = toEngineError(error)
+    if (e.type !== 'logic') throw error
+    // The reservation was refused (unknown, foreign or already reserved ids): nothing was reserved.
+    const message = `Consumer '${run.handler_name}' prepare: ${e.message}`
+    buffer.log('error', message)
+    return decide(ctx, run, failure(view(run), { message, type: 'logic' }, 'before', 'preparing', policy(ctx)), [buffer])
+  }
+}
+
+async function mutateTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, prepared: PrepareResult | undefined): Promise<Turn> {
+  const buffer = new PhaseBuffer('mutating', () => ctx.clock.now())
+  const uiTitle = typeof prepared?.ui?.title === 'string' ? prepared.ui.title : null
+  const result = await evaluatePhase(ctx, {
+    run: runRef(run),
+    script,
+    phase: 'mutate',
+    args: [(prepared ?? null) as JsonValue],
+    access: info.access,
+    buffer,
+    mutation: (tool, input) => performMutation(ctx, { run, tool, input, buffer, uiTitle }),
+  })
+  const ledger = await ctx.db.mutations.getByRun(run.id)
+  const after = mutateOutcome(view(run), ledger ? ledgerView(ledger) : undefined, result, policy(ctx))
+  switch (after.kind) {
+    case 'next':
+      // No checkpoint between mutate and next: a crash re-runs next (mutate again only if no tool was called).
+      return nextTurn(ctx, run, script, info, prepared, after.mutation, [buffer])
+    case 'decide':
+      return decide(ctx, run, after.decision, [buffer], ledger)
+    case 'reconcile':
+      return reconcileTurn(ctx, run, ledger!, [buffer])
+  }
+}
+
+async function ledgerTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, prepared: ReturnType<typeof safePrepared> | undefined): Promise<Turn> {
+  const ledger = await ctx.db.mutations.getByRun(run.id)
+  if (!ledger) {
+    return decide(ctx, run, failure(view(run), { message: `run ${run.id} is mutating but has no ledger row`, type: 'internal' }, 'after', 'mutating', policy(ctx)))
+  }
+  const after = ledgerOutcome(view(run), ledgerView(ledger), policy(ctx))
+  switch (after.kind) {
+    case 'next':
+      return nextTurn(ctx, run, script, info, prepared?.ok ? prepared.value : undefined, after.mutation, [])
+    case 'decide':
+      return decide(ctx, run, after.decision, [], ledger)
+    case 'reconcile':
+      return reconcileTurn(ctx, run, ledger, [])
+  }
+}
+
+async function reconcileTurn(ctx: EngineContext, run: HandlerRun, ledger: NonNullable<Awaited<ReturnType<EngineContext['db']['mutations']['get']>>>, buffers: PhaseBuffer[]): Promise<Turn> {
+  const buffer = new PhaseBuffer('mutating', () => ctx.clock.now())
+  const observation = await observeReconcile(ctx, run, ledger, buffer)
+  buffer.log(observation.kind === 'applied' ? 'info' : 'warn', `reconcile ${ledger.tool_namespace}.${ledger.tool_method}: ${observation.kind}${'reason' in observation ? ` (${observation.reason})` : ''}`)
+  const decision = reconcileOutcome(view(run), ledgerView(ledger), observation, ctx.config.reconcileAttempts, policy(ctx))
+  const turn = await decide(ctx, run, decision, [...buffers, buffer], ledger)
+  const tool = `${ledger.tool_namespace}.${ledger.tool_method}`
+  const base = { mutationId: ledger.id, runId: run.id, workflowId: run.workflow_id, tool }
+  if (observation.kind === 'applied') ctx.events.emit('mutation:applied', base)
+  else if (run.status === 'paused') ctx.events.emit('mutation:indeterminate', { ...base, error: run.error ?? '' })
+  return turn
+}
+
+/** The mutation result `next` sees: the run's own ledger row, or the one of the run it retries. */
+async function mutationResultOf(ctx: EngineContext, run: HandlerRun): Promise<MutationResult> {
+  if (run.phase === 'prepared' || run.phase === 'preparing') return { status: 'none' }
+  let current: HandlerRun | undefined = run
+  for (let depth = 0; current && depth < 32; depth++) {
+    const row = await ctx.db.mutations.getByRun(current.id)
+    if (row) {
+      const v = ledgerView(row)
+      if (v.status === 'applied') return { status: 'applied', result: v.result }
+      if (v.status === 'skipped') return { status: 'skipped' }
+      return { status: 'none' }
+    }
+    current = current.retry_of ? await ctx.db.runs.get(current.retry_of) : undefined
+  }
+  return { status: 'none' }
+}
+
+async function nextTurn(
+  ctx: EngineContext,
+  run: HandlerRun,
+  script: LoadedScript,
+  info: HandlerInfo,
+  prepared: PrepareResult | undefined,
+  mutation: MutationResult,
+  carried: PhaseBuffer[],
+): Promise<Turn> {
+  const buffer = new PhaseBuffer('emitting', () => ctx.clock.now())
+  let result: EvalResult = { ok: true, value: undefined }
+  if (info.hasNext) {
+    result = await evaluatePhase(ctx, {
+      run: runRef(run),
+      script,
+      phase: 'next',
+      args: [(prepared ?? null) as JsonValue, mutation as JsonValue],
+      access: info.access,
+      buffer,
+    })
+  }
+  const decision = nextOutcome(view(run), result, stateOf(ctx, run, result), mutation, policy(ctx))
+  return decide(ctx, run, decision, [...carried, buffer])
+}

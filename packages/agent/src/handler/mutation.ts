@@ -1,0 +1,203 @@
+/**
+ * The mutation ledger around the one external call of `mutate` (SPEC §6), and reconciliation of an unknown
+ * outcome. The ledger row is committed `in_flight` BEFORE the tool runs; its outcome is committed after.
+ * No mutation is ever issued twice for one ledger row: a row found `in_flight` is reconciled, never re-sent.
+ */
+import type { HandlerRun, Mutation } from '@ledgerflow/db'
+import { readJsonColumn } from '@ledgerflow/db'
+import type { EngineContext } from '../context.js'
+import { type EngineError, InternalError, LogicError, serializeError, toEngineError } from '../errors.js'
+import { rethrowCrash } from '../faults.js'
+import { formatIssues, serializedErrorSchema } from '../schemas.js'
+import type { Tool } from '../tools/define-tool.js'
+import { NEVER_ABORTED, runTool, toolContext } from '../tools/host-bridge.js'
+import type { PhaseBuffer } from './phase-buffer.js'
+import type { LedgerView, ReconcileObservation } from './transitions.js'
+
+/** The idempotency key of a ledger row: stable for the row, across crashes and reconciliation. */
+export function idempotencyKeyOf(mutationId: string): string {
+  return `lf-${mutationId}`
+}
+
+/** Ledger columns as decisions see them. */
+export function ledgerView(row: Mutation): LedgerView {
+  let error: string | null = row.error
+  if (row.error !== null) {
+    try {
+      const parsed = serializedErrorSchema.safeParse(JSON.parse(row.error))
+      if (parsed.success) error = parsed.data.message
+    } catch {
+      // Not JSON: the text itself is the message.
+    }
+  }
+  return {
+    status: row.status,
+    errorType: row.error_type,
+    error,
+    result: row.result === null ? null : readJsonColumn(row.result, { table: 'mutations', column: 'result', rowId: row.id }),
+    reconcileAttempts: row.reconcile_attempts,
+  }
+}
+
+function toJsonText(value: unknown): string | null {
+  try {
+    return JSON.stringify(value ?? null) ?? null
+  } catch {
+    return null
+  }
+}
+
+/** Options of {@link performMutation}. */
+export interface MutationCall {
+  run: HandlerRun
+  tool: Tool
+  input: unknown
+  buffer: PhaseBuffer
+  uiTitle: string | null
+}
+
+/**
+ * Performs the one mutation of a `mutate` evaluation: ledger `in_flight` (with the run at `mutating`) in one
+ * transaction, the external call, then `applied` (run `mutated`) or `failed` in another. Returns the tool's result to
+ * the script, or throws the tool's classified error into the script.
+ */
+export async function performMutation(ctx: EngineContext, call: MutationCall): Promise<unknown> {
+  const { run, tool, input, buffer } = call
+  const mutationId = ctx.ids('mutation')
+  const key = idempotencyKeyOf(mutationId)
+  const site = { workflowId: run.workflow_id, sessionId: run.script_run_id, runId: run.id, phase: 'mutating' }
+  const now = ctx.clock.now()
+
+  // CRASH WINDOW: before this commit nothing is recorded and nothing was sent; recovery re-runs mutate.
+  ctx.fault('run:before-checkpoint', site)
+  const logs = buffer.takeLogs()
+  const cost = buffer.takeCost()
+  const recorded = await ctx.db.transaction(async (tx) => {
+    if (!(await tx.runs.transition(run.id, { phase: 'prepared', status: 'active' }, { phase: 'mutating' }))) return false
+    await tx.mutations.insert({
+      id: mutationId,
+      handler_run_id: run.id,
+      workflow_id: run.workflow_id,
+      tool_namespace: tool.namespace,
+      tool_method: tool.name,
+      params: JSON.stringify(input ?? null),
+      idempotency_key: key,
+      status: 'in_flight',
+      result: null,
+      error: null,
+      error_type: null,
+      ui_title: call.uiTitle ?? safeTitle(tool, input),
+      next_reconcile_at: null,
+      resolved_by: null,
+      resolved_at: null,
+      created_at: now,
+      updated_at: now,
+    })
+    await tx.logs.append(run.id, logs, { maxLines: ctx.config.maxLogLinesPerRun })
+    await tx.runs.addCost(run.id, cost)
+    return true
+  })
+  if (!recorded) throw new InternalError(`run ${run.id} was moved by another worker; the mutation was not sent`, { code: 'run_moved' })
+  run.phase = 'mutating'
+  // CRASH WINDOW: the row is durably in_flight and the call may or may not happen: recovery reconciles.
+  ctx.fault('mutation:after-in-flight', site)
+  ctx.events.emit('run:phase', { runId: run.id, workflowId: run.workflow_id, phase: 'mutating', status: 'active' })
+  ctx.events.emit('mutation:in_flight', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
+
+  let raw: unknown
+  let failure: EngineError | undefined
+  try {
+    raw = await ctx.tracer.startActiveSpan(`ledgerflow.tool ${tool.id}`, async (span) => {
+      try {
+        return await runTool(tool, input, toolContext(ctx, { id: run.id, workflowId: run.workflow_id }, 'mutate', buffer, NEVER_ABORTED, key))
+      } finally {
+        span.end()
+      }
+    })
+  } catch (error) {
+    rethrowCrash(error)
+    failure = toEngineError(error)
+  }
+  // CRASH WINDOW: the call returned; its outcome is not committed yet. Recovery reconciles the in_flight row.
+  ctx.fault('mutation:after-call', site)
+
+  if (!failure) {
+    let value: unknown = raw ?? null
+    let outputError: LogicError | undefined
+    if (tool.output) {
+      const parsed = tool.output.safeParse(raw)
+      if (parsed.success) value = parsed.data ?? null
+      else outputError = new LogicError(`Invalid output from ${tool.id}: ${formatIssues(parsed.error)}`, { code: 'invalid_tool_output' })
+    }
+    const resultJson = toJsonText(value)
+    await commitOutcome(ctx, run, mutationId, buffer, { status: 'applied', result: resultJson }, 'mutated')
+    ctx.events.emit('mutation:applied', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
+    if (outputError) throw outputError
+    return value
+  }
+
+  const errorJson = JSON.stringify(serializeError(failure))
+  if (failure.notApplied) {
+    await commitOutcome(ctx, run, mutationId, buffer, { status: 'failed', error: errorJson, errorType: failure.type }, undefined)
+    ctx.events.emit('mutation:failed', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id, error: failure.message })
+  } else {
+    // Unknown outcome: the row stays in_flight (with the error recorded) and is reconciled after the evaluation.
+    await commitOutcome(ctx, run, mutationId, buffer, { status: 'in_flight', error: errorJson, errorType: failure.type }, undefined)
+  }
+  throw failure
+}
+
+function safeTitle(tool: Tool, input: unknown): string | null {
+  try {
+    return tool.title ? tool.title(input as never) : null
+  } catch {
+    return null
+  }
+}
+
+async function commitOutcome(
+  ctx: EngineContext,
+  run: HandlerRun,
+  mutationId: string,
+  buffer: PhaseBuffer,
+  change: { status: 'applied' | 'failed' | 'in_flight'; result?: string | null; error?: string; errorType?: Mutation['error_type'] },
+  phase: 'mutated' | undefined,
+): Promise<void> {
+  const logs = buffer.takeLogs()
+  const cost = buffer.takeCost()
+  const now = ctx.clock.now()
+  await ctx.db.transaction(async (tx) => {
+    const ok = await tx.mutations.transition(mutationId, ['in_flight'], { ...change, now })
+    if (!ok) throw new InternalError(`ledger row ${mutationId} is no longer in_flight`, { code: 'ledger_moved' })
+    if (phase) await tx.runs.transition(run.id, { phase: 'mutating', status: 'active' }, { phase, attempt: 1 })
+    await tx.logs.append(run.id, logs, { maxLines: ctx.config.maxLogLinesPerRun })
+    await tx.runs.addCost(run.id, cost)
+  })
+  if (phase) {
+    run.phase = phase
+    run.attempt = 1
+    ctx.fault('run:after-checkpoint', { workflowId: run.workflow_id, sessionId: run.script_run_id, runId: run.id, phase })
+    ctx.events.emit('run:phase', { runId: run.id, workflowId: run.workflow_id, phase, status: 'active' })
+  }
+}
+
+/** Asks the tool whether a call with an unknown outcome happened. Never throws for the tool's faults. */
+export async function observeReconcile(ctx: EngineContext, run: HandlerRun, ledger: Mutation, buffer: PhaseBuffer): Promise<ReconcileObservation> {
+  const tool = ctx.tools.get(ledger.tool_namespace, ledger.tool_method)
+  const id = `${ledger.tool_namespace}.${ledger.tool_method}`
+  if (!tool) return { kind: 'no-reconcile', reason: `tool ${id} is not registered, so the outcome cannot be checked` }
+  if (!tool.reconcile) return { kind: 'no-reconcile', reason: `${id} has no reconcile, so the outcome cannot be checked` }
+  const params = tool.input.safeParse(readJsonColumn(ledger.params, { table: 'mutations', column: 'params', rowId: ledger.id }))
+  if (!params.success) return { kind: 'no-reconcile', reason: `the recorded input no longer matches ${id}: ${formatIssues(params.error)}` }
+  try {
+    const ctxForTool = toolContext(ctx, { id: run.id, workflowId: run.workflow_id }, 'reconcile', buffer, NEVER_ABORTED, ledger.idempotency_key)
+    const answer = await runTool({ ...tool, execute: (input, c) => tool.reconcile!(input, c) } as Tool, params.data, ctxForTool)
+    const r = answer as { status?: unknown; result?: unknown } | undefined
+    if (r?.status === 'applied') return { kind: 'applied', resultJson: toJsonText(r.result) }
+    if (r?.status === 'not_applied') return { kind: 'not_applied' }
+    return { kind: 'unknown', reason: `${id}.reconcile could not tell` }
+  } catch (error) {
+    rethrowCrash(error)
+    return { kind: 'unknown', reason: `${id}.reconcile failed: ${toEngineError(error).message}` }
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * What the worker should run now, and when to look again (SPEC §10): due producers get `schedule` sessions, due
+ * transient retries and ownerless runs get `retry` sessions, pending events a consumer is eligible for and due
+ * `wakeAt`s get `event` sessions. Everything is read from the database, so several workers (and restarts) agree.
+ */
+import type { SessionTrigger } from '@ledgerflow/db'
+import type { EngineContext } from '../context.js'
+import { pickConsumer } from '../session/pick-consumer.js'
+
+/** One session to start. */
+export interface WorkItem {
+  workflowId: string
+  trigger: SessionTrigger
+}
+
+/** The scheduler's answer. */
+export interface WorkPlan {
+  items: WorkItem[]
+  /** The earliest future time something becomes due (producer, retry, wakeAt), if any. */
+  nextWakeAt: number | undefined
+}
+
+const PRIORITY: Record<SessionTrigger, number> = { retry: 0, schedule: 1, manual: 1, event: 2 }
+
+/** Finds the work that is due at `now`, one item per workflow, skipping workflows with an open session. */
+export async function findWork(ctx: EngineContext, now: number): Promise<WorkPlan> {
+  const db = ctx.db.kysely
+  const found = new Map<string, SessionTrigger>()
+  const add = (workflowId: string, trigger: SessionTrigger) => {
+    const current = found.get(workflowId)
+    if (!current || PRIORITY[trigger] < PRIORITY[current]) found.set(workflowId, trigger)
+  }
+  const active = db.selectFrom('workflows').select('id').where('status', '=', 'active')
+
+  for (const s of await ctx.db.schedules.listDue(now)) add(s.workflow_id, 'schedule')
+
+  // Runs that wait for a retry that is due, and active runs nobody owns (their session closed or was lost).
+  const runs = await db
+    .selectFrom('handler_runs')
+    .select(['workflow_id', 'status', 'retry_at'])
+    .where('workflow_id', 'in', active)
+    .where((eb) => eb.or([eb.and([eb('status', '=', 'waiting'), eb('retry_at', '<=', now)]), eb('status', '=', 'active')]))
+    .execute()
+  for (const r of runs) add(r.workflow_id, 'retry')
+
+  // Wake-ups that are due.
+  const woken = await db
+    .selectFrom('consumer_wakeups')
+    .select('workflow_id')
+    .distinct()
+    .where('workflow_id', 'in', active)
+    .where('wake_at', '<=', now)
+    .execute()
+  for (const w of woken) add(w.workflow_id, 'event')
+
+  // Pending events: two index probes per topic; then each candidate's consumers decide (idle markers).
+  const candidates = await db
+    .selectFrom('topics as t')
+    .select('t.workflow_id')
+    .distinct()
+    .where('t.workflow_id', 'in', active)
+    .where(({ exists, selectFrom }) =>
+      exists(selectFrom('events as e').select('e.id').whereRef('e.topic_id', '=', 't.id').where('e.status', '=', 'pending')),
+    )
+    .execute()
+  for (const { workflow_id } of candidates) {
+    if (found.has(workflow_id)) continue
+    if (await hasEligibleConsumer(ctx, workflow_id, now)) add(workflow_id, 'event')
+  }
+
+  const open = new Set(
+    (await db.selectFrom('script_runs').select('workflow_id').where('end_timestamp', 'is', null).execute()).map((r) => r.workflow_id),
+  )
+  const items = [...found].filter(([id]) => !open.has(id)).map(([workflowId, trigger]) => ({ workflowId, trigger }))
+  return { items, nextWakeAt: await nextWakeAt(ctx, now) }
+}
+
+async function hasEligibleConsumer(ctx: EngineContext, workflowId: string, now: number): Promise<boolean> {
+  const workflow = await ctx.db.workflows.get(workflowId)
+  if (!workflow?.active_script_id) return false
+  const script = await ctx.loadScript(workflow.active_script_id)
+  const topics = [...new Set(script.config.consumers.flatMap((c) => c.subscribe))]
+  const [bounds, wakeups] = await Promise.all([ctx.db.events.pendingBounds(workflowId, topics), ctx.db.wakeups.list(workflowId)])
+  return (
+    pickConsumer(
+      script.config.consumers,
+      new Map(bounds.map((b) => [b.topic, b])),
+      new Map(wakeups.map((w) => [w.consumer_name, { idleAfterSequence: w.idle_after_sequence, wakeAt: w.wake_at }])),
+      now,
+    ) !== undefined
+  )
+}
+
+async function nextWakeAt(ctx: EngineContext, now: number): Promise<number | undefined> {
+  const db = ctx.db.kysely
+  const active = db.selectFrom('workflows').select('id').where('status', '=', 'active')
+  const [schedule, retry, wake] = await Promise.all([
+    ctx.db.schedules.nextDueAt(),
+    db
+      .selectFrom('handler_runs')
+      .select((eb) => eb.fn.min('retry_at').as('m'))
+      .where('status', '=', 'waiting')
+      .where('workflow_id', 'in', active)
+      .executeTakeFirst(),
+    db
+      .selectFrom('consumer_wakeups')
+      .select((eb) => eb.fn.min('wake_at').as('m'))
+      .where('wake_at', '>', now)
+      .where('workflow_id', 'in', active)
+      .executeTakeFirst(),
+  ])
+  const times = [schedule, retry?.m, wake?.m]
+    .filter((t): t is number => t !== null && t !== undefined)
+    .map(Number)
+    .filter((t) => t > now)
+  return times.length > 0 ? Math.min(...times) : undefined
+}

@@ -1,0 +1,173 @@
+/**
+ * Steps 2–5 of a session (SPEC §7), shared by a fresh session and a recovered one: finish the workflow's
+ * unfinished runs, run the session's producers that have not run yet, run the consumer loop while work and budget
+ * last, and close the session. The same code continues a session after a crash.
+ */
+import type { ErrorType, Session } from '@ledgerflow/db'
+import type { EngineContext, LoadedScript } from '../context.js'
+import { toEngineError } from '../errors.js'
+import { rethrowCrash } from '../faults.js'
+import { type HandlerResult, executeHandler } from '../handler/execute-handler.js'
+import { LeaseKeeper } from './lease.js'
+import { exhaustedBudget, pickConsumer } from './pick-consumer.js'
+import type { SessionResult } from './session-result.js'
+import { closeSession, createRun, parseProducerList } from './session-rows.js'
+
+/** Why the session stops early. */
+type Stop = { status: 'failed' | 'suspended'; message: string; errorType?: ErrorType } | { status: 'lost' }
+
+/** Drives an open session that this worker holds the lease of, to its close. */
+export async function driveSession(ctx: EngineContext, session: Session): Promise<SessionResult> {
+  const lease = new LeaseKeeper(ctx, session)
+  lease.start()
+  try {
+    let script: LoadedScript
+    try {
+      script = await ctx.loadScript(session.script_id)
+    } catch (error) {
+      rethrowCrash(error)
+      const e = toEngineError(error)
+      return closeSession(ctx, session, { status: 'failed', error: e.message, errorType: e.type })
+    }
+    const stop = (await finishUnfinished(ctx, session, lease)) ?? (await runProducers(ctx, session, script, lease))
+    if (stop) return stopSession(ctx, session, stop)
+    return await consumerLoop(ctx, session, script, lease)
+  } finally {
+    lease.stop()
+  }
+}
+
+function stopSession(ctx: EngineContext, session: Session, stop: Stop): Promise<SessionResult> | SessionResult {
+  if (stop.status === 'lost') {
+    // Another worker owns the session now; it will close it.
+    return { sessionId: session.id, status: 'suspended', reason: 'lease lost to another worker' }
+  }
+  return closeSession(ctx, session, { status: stop.status, error: stop.message, errorType: stop.errorType })
+}
+
+/** What a run's result means for its session. */
+function stopFor(result: HandlerResult): Stop | undefined {
+  if (result.retriedAs || result.status === 'committed') return undefined
+  const message = result.error ?? `run ${result.runId} is ${result.status}`
+  switch (result.status) {
+    case 'failed':
+      return { status: 'failed', message, errorType: result.errorType ?? 'internal' }
+    case 'paused':
+      return { status: 'suspended', message, errorType: result.errorType }
+    case 'waiting':
+      return { status: 'suspended', message: `run ${result.runId} waits until ${new Date(result.retryAt ?? 0).toISOString()}: ${message}`, errorType: result.errorType }
+    default:
+      return { status: 'suspended', message: `run ${result.runId} was interrupted (${result.status})` }
+  }
+}
+
+/** Checks that may stop a session between runs: lease, worker stop, operator pause. */
+async function between(ctx: EngineContext, session: Session, lease: LeaseKeeper): Promise<Stop | undefined> {
+  if (!(await lease.check())) return { status: 'lost' }
+  if (ctx.stopSignal.aborted) return { status: 'suspended', message: 'worker stopping' }
+  const workflow = await ctx.db.workflows.get(session.workflow_id)
+  if (!workflow || workflow.status !== 'active') {
+    return { status: 'suspended', message: `workflow is ${workflow?.status ?? 'deleted'}` }
+  }
+  return undefined
+}
+
+/** Step 2: the workflow's unfinished runs, oldest first, honouring their outcome (SPEC §7.2). */
+async function finishUnfinished(ctx: EngineContext, session: Session, lease: LeaseKeeper): Promise<Stop | undefined> {
+  for (let guard = 0; guard < 1000; guard++) {
+    let [run] = await ctx.db.runs.listUnfinished(session.workflow_id)
+    if (!run && (await createContinuation(ctx, session))) [run] = await ctx.db.runs.listUnfinished(session.workflow_id)
+    if (!run) return undefined
+    const stop = await between(ctx, session, lease)
+    if (stop) return stop
+    if (run.status === 'paused') return { status: 'suspended', message: run.error ?? `run ${run.id} is paused`, errorType: run.error_type ?? undefined }
+    const result = await executeHandler(ctx, run.id)
+    const outcome = stopFor(result)
+    if (outcome) return outcome
+  }
+  return { status: 'failed', message: 'too many unfinished runs in a row', errorType: 'internal' }
+}
+
+/**
+ * A `retry` session first continues runs that failed after their mutation (reservations kept): each gets a new run
+ * that starts at `next`, on the current script version, and sees the original mutation result. One at a time, since
+ * a workflow has at most one unfinished run. Returns whether it created one.
+ */
+async function createContinuation(ctx: EngineContext, session: Session): Promise<boolean> {
+  if (session.trigger !== 'retry') return false
+  const rows = await ctx.db.kysely
+    .selectFrom('events')
+    .innerJoin('handler_runs', 'handler_runs.id', 'events.reserved_by_run_id')
+    .select('handler_runs.id')
+    .distinct()
+    .where('events.workflow_id', '=', session.workflow_id)
+    .where('events.status', '=', 'reserved')
+    .where('handler_runs.status', '=', 'failed')
+    .execute()
+  for (const { id } of rows) {
+    const failed = await ctx.db.runs.get(id)
+    if (!failed || (await ctx.db.runs.findRetryOf(id))) continue
+    await createRun(ctx, session, {
+      handlerType: failed.handler_type,
+      handlerName: failed.handler_name,
+      phase: 'mutated',
+      retryOf: failed,
+    })
+    return true
+  }
+  return false
+}
+
+/** Step 3: the session's producers in declared order; the first that does not commit stops the session. */
+async function runProducers(ctx: EngineContext, session: Session, script: LoadedScript, lease: LeaseKeeper): Promise<Stop | undefined> {
+  const planned = new Set(parseProducerList(session))
+  if (planned.size === 0) return undefined
+  const done = new Set((await ctx.db.runs.listBySession(session.id)).filter((r) => r.handler_type === 'producer').map((r) => r.handler_name))
+  for (const producer of script.config.producers) {
+    if (!planned.has(producer.name) || done.has(producer.name)) continue
+    const stop = await between(ctx, session, lease)
+    if (stop) return stop
+    const runId = await createRun(ctx, session, { handlerType: 'producer', handlerName: producer.name, phase: 'executing' })
+    const outcome = stopFor(await executeHandler(ctx, runId))
+    if (outcome) return outcome
+  }
+  return undefined
+}
+
+/** Step 4: consumers while work exists and the budget lasts; step 5: close. */
+async function consumerLoop(ctx: EngineContext, session: Session, script: LoadedScript, lease: LeaseKeeper): Promise<SessionResult> {
+  const consumers = script.config.consumers
+  const topics = [...new Set(consumers.flatMap((c) => c.subscribe))]
+  const budget = {
+    maxIterations: session.max_iterations,
+    maxCostMicrodollars: session.max_cost_microdollars,
+    maxDurationMs: session.max_duration_ms,
+  }
+  for (;;) {
+    const stop = await between(ctx, session, lease)
+    if (stop) return stopSession(ctx, session, stop)
+    const now = ctx.clock.now()
+    const [bounds, wakeups] = await Promise.all([
+      ctx.db.events.pendingBounds(session.workflow_id, topics),
+      ctx.db.wakeups.list(session.workflow_id),
+    ])
+    const next = pickConsumer(
+      consumers,
+      new Map(bounds.map((b) => [b.topic, b])),
+      new Map(wakeups.map((w) => [w.consumer_name, { idleAfterSequence: w.idle_after_sequence, wakeAt: w.wake_at }])),
+      now,
+    )
+    if (!next) return closeSession(ctx, session, { status: 'completed' })
+    const exhausted = exhaustedBudget(budget, {
+      consumerRuns: await ctx.db.runs.countConsumerRuns(session.id),
+      costMicrodollars: budget.maxCostMicrodollars === null ? 0 : await ctx.db.sessions.cost(session.id),
+      elapsedMs: now - session.start_timestamp,
+    })
+    if (exhausted) return closeSession(ctx, session, { status: 'completed', budgetExhausted: exhausted })
+    const runId = await createRun(ctx, session, { handlerType: 'consumer', handlerName: next, phase: 'preparing' })
+    const result = await executeHandler(ctx, runId)
+    let outcome = stopFor(result)
+    if (!outcome && result.retriedAs) outcome = await finishUnfinished(ctx, session, lease)
+    if (outcome) return stopSession(ctx, session, outcome)
+  }
+}

@@ -1,0 +1,201 @@
+/** The session's own rows: opening (with the schedule advance), creating runs, closing. */
+import type { ErrorType, HandlerRun, HandlerType, RunPhase, Session, SessionStatus, SessionTrigger } from '@ledgerflow/db'
+import { readJsonColumn } from '@ledgerflow/db'
+import { z } from 'zod'
+import type { EngineContext, LoadedScript } from '../context.js'
+import { WorkflowNotRunnableError } from '../errors.js'
+import { nextRunAfter } from '../scheduler/schedule-math.js'
+import type { SessionOptions, SessionResult } from './session-result.js'
+
+const producerListSchema = z.array(z.string())
+
+/** The producers a session runs, fixed when it opened. */
+export function parseProducerList(session: Session): string[] {
+  const json = readJsonColumn(session.producers, { table: 'script_runs', column: 'producers', rowId: session.id })
+  const parsed = producerListSchema.safeParse(json)
+  return parsed.success ? parsed.data : []
+}
+
+/** Checks that a workflow can run and loads its active script. */
+export async function runnableScript(ctx: EngineContext, workflowId: string): Promise<LoadedScript> {
+  const workflow = await ctx.db.workflows.get(workflowId)
+  if (!workflow) throw new WorkflowNotRunnableError(workflowId, 'not_found', `Workflow '${workflowId}' does not exist`)
+  if (workflow.status !== 'active') {
+    throw new WorkflowNotRunnableError(workflowId, 'not_active', `Workflow '${workflowId}' is ${workflow.status}, not active; resume it first`)
+  }
+  if (!workflow.active_script_id) {
+    throw new WorkflowNotRunnableError(workflowId, 'no_active_script', `Workflow '${workflowId}' has no active script; deploy one first`)
+  }
+  return ctx.loadScript(workflow.active_script_id)
+}
+
+/** Which producers a trigger runs, in declared order. */
+async function plannedProducers(ctx: EngineContext, script: LoadedScript, trigger: SessionTrigger, now: number): Promise<string[]> {
+  const names = script.config.producers.map((p) => p.name)
+  switch (trigger) {
+    case 'manual':
+      return names
+    case 'event':
+      return []
+    case 'schedule': {
+      const due = new Set((await ctx.db.schedules.list(script.workflowId)).filter((s) => s.next_run_at <= now).map((s) => s.producer_name))
+      return names.filter((n) => due.has(n))
+    }
+    case 'retry': {
+      // Producers whose latest run failed run again after a fix.
+      const rows = await ctx.db.kysely
+        .selectFrom('handler_runs')
+        .select(['handler_name', 'status'])
+        .where('workflow_id', '=', script.workflowId)
+        .where('handler_type', '=', 'producer')
+        .orderBy('start_timestamp', 'desc')
+        .orderBy('ordinal', 'desc')
+        .limit(1000)
+        .execute()
+      const latest = new Map<string, string>()
+      for (const r of rows) if (!latest.has(r.handler_name)) latest.set(r.handler_name, r.status)
+      return names.filter((n) => latest.get(n) === 'failed')
+    }
+  }
+}
+
+/**
+ * Opens a session atomically: the partial unique index refuses a second open session of the workflow. The due
+ * producers' schedules advance in the same transaction (missed runs coalesce into this one), so a crash after the
+ * open neither loses nor repeats a scheduled run: recovery runs the producers the session had not run yet.
+ * Returns undefined when a session is already open.
+ */
+export async function openSession(ctx: EngineContext, workflowId: string, options: SessionOptions): Promise<Session | undefined> {
+  const script = await runnableScript(ctx, workflowId)
+  const trigger = options.trigger ?? 'manual'
+  const now = ctx.clock.now()
+  const producers = await plannedProducers(ctx, script, trigger, now)
+  const schedules = await ctx.db.schedules.list(workflowId)
+  const id = ctx.ids('session')
+  const row = {
+    id,
+    workflow_id: workflowId,
+    script_id: script.id,
+    trigger,
+    error: null,
+    error_type: null,
+    budget_exhausted: null,
+    producers: JSON.stringify(producers),
+    max_iterations: options.maxIterations ?? ctx.config.maxIterations,
+    max_cost_microdollars: options.maxCostMicrodollars ?? null,
+    max_duration_ms: options.maxDurationMs ?? null,
+    start_timestamp: now,
+    owner: ctx.config.workerId,
+    lease_expires_at: now + ctx.config.leaseMs,
+  }
+  const opened = await ctx.db.transaction(async (tx) => {
+    const workflow = await tx.workflows.get(workflowId)
+    if (!workflow || workflow.status !== 'active' || workflow.active_script_id !== script.id) {
+      throw new WorkflowNotRunnableError(workflowId, 'not_active', `Workflow '${workflowId}' changed while its session was opening; try again`)
+    }
+    if (!(await tx.sessions.open(row))) return false
+    for (const s of schedules) {
+      if (s.next_run_at > now || !producers.includes(s.producer_name)) continue
+      const next = nextRunAfter({ kind: s.kind, expression: s.expression, timezone: s.timezone }, now)
+      await tx.schedules.advance(workflowId, s.producer_name, { expectedNextRunAt: s.next_run_at, nextRunAt: next, lastRunAt: now, now })
+    }
+    return true
+  })
+  if (!opened) return undefined
+  const session = (await ctx.db.sessions.get(id))!
+  // CRASH WINDOW: the session is open and owned; recovery continues it once its lease expires.
+  ctx.fault('session:after-open', { workflowId, sessionId: id })
+  ctx.events.emit('session:start', { sessionId: id, workflowId, trigger })
+  return session
+}
+
+/** What a new run is. */
+export interface NewRun {
+  handlerType: HandlerType
+  handlerName: string
+  phase: RunPhase
+  /** A continuation of this failed run: copies its prepare result and takes over its reservations. */
+  retryOf?: HandlerRun
+}
+
+/** Creates a run in the session (with its ordinal and the session's run count) and returns its id. */
+export async function createRun(ctx: EngineContext, session: Session, run: NewRun): Promise<string> {
+  const id = ctx.ids('run')
+  const now = ctx.clock.now()
+  await ctx.db.transaction(async (tx) => {
+    await tx.runs.insert({
+      id,
+      script_run_id: session.id,
+      workflow_id: session.workflow_id,
+      script_id: session.script_id,
+      handler_type: run.handlerType,
+      handler_name: run.handlerName,
+      ordinal: await tx.runs.nextOrdinal(session.id),
+      phase: run.phase,
+      status: 'active',
+      retry_at: null,
+      retry_of: run.retryOf?.id ?? null,
+      prepare_result: run.retryOf?.prepare_result ?? null,
+      input_state: run.retryOf?.input_state ?? null,
+      output_state: null,
+      error: null,
+      error_type: null,
+      start_timestamp: now,
+      end_timestamp: null,
+    })
+    await tx.sessions.countRun(session.id)
+    if (run.retryOf) await tx.events.transfer(run.retryOf.id, id, now)
+  })
+  // CRASH WINDOW: the run exists and is active; recovery resumes it from its first phase.
+  ctx.fault('run:after-create', { workflowId: session.workflow_id, sessionId: session.id, runId: id, phase: run.phase })
+  ctx.events.emit('run:start', { runId: id, sessionId: session.id, workflowId: session.workflow_id, handlerType: run.handlerType, handlerName: run.handlerName })
+  return id
+}
+
+/** How to close a session. */
+export interface SessionEnd {
+  status: Exclude<SessionStatus, 'running'>
+  error?: string
+  errorType?: ErrorType
+  budgetExhausted?: 'iterations' | 'cost' | 'time'
+}
+
+/** Closes a session (cost and run count as SQL aggregates); a failed session also puts an active workflow in `error`. */
+export async function closeSession(ctx: EngineContext, session: Session, end: SessionEnd): Promise<SessionResult> {
+  // CRASH WINDOW: every run is settled; a crash leaves the session open and recovery closes it.
+  ctx.fault('session:before-close', { workflowId: session.workflow_id, sessionId: session.id })
+  const now = ctx.clock.now()
+  const workflowToError = await ctx.db.transaction(async (tx) => {
+    await tx.sessions.close(session.id, {
+      status: end.status,
+      error: end.error ?? null,
+      errorType: end.errorType ?? null,
+      budgetExhausted: end.budgetExhausted ?? null,
+      now,
+    })
+    if (end.status !== 'failed') return false
+    return tx.workflows.transitionStatus(session.workflow_id, {
+      from: ['active'],
+      to: 'error',
+      error: end.error ?? 'session failed',
+      errorType: end.errorType ?? 'internal',
+      now,
+    })
+  })
+  if (workflowToError) ctx.events.emit('workflow:status', { workflowId: session.workflow_id, from: 'active', to: 'error', reason: end.error })
+  ctx.events.emit('session:end', {
+    sessionId: session.id,
+    workflowId: session.workflow_id,
+    status: end.status,
+    ...(end.error ? { error: end.error } : {}),
+    ...(end.budgetExhausted ? { budgetExhausted: end.budgetExhausted } : {}),
+  })
+  return {
+    sessionId: session.id,
+    status: end.status,
+    ...(end.status === 'failed' && end.error ? { error: end.error } : {}),
+    ...(end.errorType ? { errorType: end.errorType } : {}),
+    ...(end.status === 'suspended' && end.error ? { reason: end.error } : {}),
+    ...(end.budgetExhausted ? { budgetExhausted: end.budgetExhausted } : {}),
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The host side of one phase evaluation: every tool call from the script passes the phase gate, input validation
+ * and (for reads) execution here. Mutations are handed to the ledger code of the handler.
+ */
+import type { HostCall, HostCallHandler, JsonValue } from '@ledgerflow/sandbox'
+import { readJsonColumn } from '@ledgerflow/db'
+import type { EngineContext } from '../context.js'
+import { LogicError, NetworkError, toEngineError } from '../errors.js'
+import type { PhaseBuffer } from '../handler/phase-buffer.js'
+import { formatIssues, getByIdsInputSchema, peekInputSchema, publishInputSchema } from '../schemas.js'
+import type { Tool, ToolContext, ToolPhase } from './define-tool.js'
+import { toolUsage } from './define-tool.js'
+import { type EvalPhase, type GateState, type HandlerAccess, checkOperation } from './phase-gate.js'
+
+/** Options of {@link createHostBridge}. */
+export interface HostBridgeOptions {
+  ctx: EngineContext
+  run: { id: string; workflowId: string }
+  phase: EvalPhase
+  access: HandlerAccess
+  buffer: PhaseBuffer
+  signal: AbortSignal
+  /** Performs the one mutation of `mutate` (ledger before and after the call). */
+  mutation?: (tool: Tool, input: unknown) => Promise<unknown>
+}
+
+/** A signal that never aborts: tool calls are bounded by their own timeouts, never cut by a graceful stop. */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal
+
+/** Builds the host call handler for one evaluation. */
+export function createHostBridge(options: HostBridgeOptions): HostCallHandler {
+  const { ctx, run, phase, access, buffer } = options
+  const gate: GateState = { mutationCalled: false }
+
+  function allow(op: Parameters<typeof checkOperation>[1]): void {
+    const decision = checkOperation(phase, op, gate, access)
+    if (!decision.allowed) throw new LogicError(decision.message, { code: 'phase_violation' })
+  }
+
+  async function topics(call: HostCall): Promise<JsonValue | undefined> {
+    const name = `Topics.${call.method}`
+    switch (call.method) {
+      case 'peek': {
+        const input = parse(peekInputSchema, call.input, name, 'Topics.peek({ topic, limit? }) returns pending events, oldest first')
+        allow({ kind: 'peek', tool: name, topic: input.topic })
+        const events = await ctx.db.events.peekPending(run.workflowId, input.topic, input.limit ?? 100)
+        return events.map((e) => eventView(e, input.topic))
+      }
+      case 'getByIds': {
+        const input = parse(getByIdsInputSchema, call.input, name, 'Topics.getByIds({ topic, ids }) returns events with those messageIds')
+        allow({ kind: 'peek', tool: name, topic: input.topic })
+        const events = await ctx.db.events.getByMessageIds(run.workflowId, input.topic, input.ids)
+        return events.map((e) => eventView(e, input.topic))
+      }
+      case 'publish': {
+        const input = parse(publishInputSchema, call.input, name, 'Topics.publish({ topic, event: { messageId, title?, payload? } })')
+        allow({ kind: 'publish', tool: name, topic: input.topic })
+        const payload = JSON.stringify(input.event.payload ?? null)
+        if (Buffer.byteLength(payload) > ctx.config.maxPayloadBytes) {
+          throw new LogicError(
+            `Topics.publish: payload of event '${input.event.messageId}' is ${Buffer.byteLength(payload)} bytes; the limit is ${ctx.config.maxPayloadBytes}`,
+            { code: 'payload_too_large' },
+          )
+        }
+        if (buffer.publishes.length >= ctx.config.maxPublishesPerRun) {
+          throw new LogicError(`Topics.publish: more than ${ctx.config.maxPublishesPerRun} events in one run`, { code: 'too_many_publishes' })
+        }
+        const added = buffer.publish({ topic: input.topic, messageId: input.event.messageId, title: input.event.title ?? '', payload })
+        if (!added) buffer.log('info', `Topics.publish: messageId '${input.event.messageId}' was already published to '${input.topic}' in this run; ignored`)
+        return undefined
+      }
+      default:
+        throw new LogicError(`Unknown tool Topics.${call.method}`, { code: 'unknown_tool' })
+    }
+  }
+
+  return async (call) => {
+    const started = performance.now()
+    const toolName = `${call.namespace}.${call.method}`
+    let ok = false
+    try {
+      if (call.namespace === 'Topics') {
+        const result = await topics(call)
+        ok = true
+        return result
+      }
+      const tool = ctx.tools.get(call.namespace, call.method)
+      if (!tool) throw new LogicError(`Unknown tool ${toolName}`, { code: 'unknown_tool' })
+      const parsed = tool.input.safeParse(call.input)
+      if (!parsed.success) {
+        throw new LogicError(`Invalid input for ${toolName}: ${formatIssues(parsed.error)}. Usage: ${toolUsage(tool)}`, {
+          code: 'invalid_tool_input',
+        })
+      }
+      allow({ kind: tool.kind, tool: toolName })
+      let result: unknown
+      if (tool.kind === 'mutation') {
+        gate.mutationCalled = true
+        if (!options.mutation) throw new LogicError(`${toolName} cannot be called here`, { code: 'phase_violation' })
+        result = await options.mutation(tool, parsed.data)
+      } else {
+        const raw = await runTool(tool, parsed.data, toolContext(ctx, run, phase, buffer, options.signal))
+        result = validateOutput(tool, raw)
+      }
+      ok = true
+      return result as JsonValue | undefined
+    } finally {
+      ctx.events.emit('tool:call', { runId: run.id, workflowId: run.workflowId, phase, tool: toolName, ms: performance.now() - started, ok })
+    }
+  }
+}
+
+function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }, value: unknown, name: string, usage: string): T {
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) throw new LogicError(`Invalid input for ${name}: ${formatIssues(parsed.error)}. Usage: ${usage}`, { code: 'invalid_tool_input' })
+  return parsed.data
+}
+
+function eventView(e: { id: string; message_id: string; title: string; payload: string; status: string; attempt_number: number; sequence: number; created_at: number }, topic: string) {
+  return {
+    topic,
+    messageId: e.message_id,
+    title: e.title,
+    payload: readJsonColumn(e.payload, { table: 'events', column: 'payload', rowId: e.id }) as JsonValue,
+    status: e.status,
+    attempt: e.attempt_number,
+    createdAt: e.created_at,
+  }
+}
+
+/** The context a tool's `execute` or `reconcile` receives. */
+export function toolContext(
+  ctx: EngineContext,
+  run: { id: string; workflowId: string },
+  phase: ToolPhase,
+  buffer: PhaseBuffer,
+  signal: AbortSignal,
+  idempotencyKey?: string,
+): ToolContext {
+  return {
+    workflowId: run.workflowId,
+    runId: run.id,
+    phase,
+    signal,
+    idempotencyKey,
+    addCost(microdollars) {
+      if (!Number.isFinite(microdollars) || microdollars < 0) {
+        throw new TypeError(`addCost expects a non-negative number of microdollars, got ${microdollars}`)
+      }
+      buffer.addCost(Math.round(microdollars))
+    },
+    log(level, message) {
+      buffer.log(level, String(message))
+    },
+  }
+}
+
+/** Runs a tool's `execute` with its timeout; a timeout is a `network` error. */
+export async function runTool(tool: Tool, input: unknown, toolCtx: ToolContext): Promise<unknown> {
+  const timeoutMs = tool.timeoutMs ?? 30_000
+  const controller = new AbortController()
+  const onAbort = () => controller.abort(toolCtx.signal.reason)
+  toolCtx.signal.addEventListener('abort', onAbort, { once: true })
+  let timer: NodeJS.Timeout | undefined
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new NetworkError(`${tool.id} timed out after ${timeoutMs} ms`, { code: 'tool_timeout' })
+        controller.abort(error)
+        reject(error)
+      }, timeoutMs)
+    })
+    return await Promise.race([tool.execute(input as never, { ...toolCtx, signal: controller.signal }), timeout])
+  } catch (error) {
+    throw toEngineError(error)
+  } finally {
+    clearTimeout(timer)
+    toolCtx.signal.removeEventListener('abort', onAbort)
+  }
+}
+
+/** Validates a tool's result against its output schema (when it has one). */
+export function validateOutput(tool: Tool, raw: unknown): unknown {
+  if (!tool.output) return raw ?? null
+  const parsed = tool.output.safeParse(raw)
+  if (!parsed.success) {
+    throw new LogicError(`Invalid output from ${tool.id}: ${formatIssues(parsed.error)}`, { code: 'invalid_tool_output' })
+  }
+  return parsed.data ?? null
+}
