@@ -60,7 +60,12 @@ export interface EngineContextOptions {
 
 /** Parses a handler config read back from the database (a trust boundary). */
 export function parseHandlerConfig(text: string | null, where: { table: string; rowId: string }): HandlerConfig {
-  const json = readJsonColumn(text, { table: where.table, column: 'handler_config', rowId: where.rowId })
+  let json: unknown
+  try {
+    json = readJsonColumn(text, { table: where.table, column: 'handler_config', rowId: where.rowId })
+  } catch (error) {
+    throw new InternalError((error as Error).message, { code: 'corrupt_handler_config', cause: error })
+  }
   const parsed = handlerConfigSchema.safeParse(json)
   if (!parsed.success) {
     throw new InternalError(`Corrupt handler_config in ${where.table} row ${where.rowId}: ${formatIssues(parsed.error)}`, {

@@ -4,6 +4,7 @@ import { type SandboxLimits, type SandboxRunner, createSandboxRunner } from '@le
 import { type Clock, systemClock } from './clock.js'
 import { DEFAULT_CONFIG, type EngineConfig } from './config.js'
 import { type EngineContext, createEngineContext } from './context.js'
+import { attachDebugLogger } from './debug.js'
 import { type DeployOptions, type DeployResult, deployWorkflow } from './deploy/deploy-workflow.js'
 import { EngineEmitter, type EngineEventName, type EngineListener } from './events.js'
 import type { FaultHook } from './faults.js'
@@ -113,6 +114,8 @@ export function createEngine(options: EngineOptions): Engine {
   })
   const sandbox = options.sandboxRunner ?? createSandboxRunner({ limits: options.sandbox })
   const events = new EngineEmitter()
+  // DEBUG=ledgerflow:* writes engine events to stderr (nothing is subscribed otherwise).
+  attachDebugLogger(events, { now: () => (options.clock ?? systemClock).now() })
   const ctx = createEngineContext({
     db: options.db,
     sandbox,

@@ -6,6 +6,7 @@
 import type { ErrorType, HandlerRun, RunPhase, RunStatus } from '@ledgerflow/db'
 import { readJsonColumn } from '@ledgerflow/db'
 import type { JsonValue } from '@ledgerflow/sandbox'
+import { SpanStatusCode } from '@opentelemetry/api'
 import type { EngineContext, LoadedScript } from '../context.js'
 import { LogicError, NotFoundError, toEngineError } from '../errors.js'
 import { rethrowCrash } from '../faults.js'
@@ -67,7 +68,13 @@ export async function executeHandler(ctx: EngineContext, runId: string): Promise
   const run = await ctx.db.runs.get(runId)
   if (!run) throw new NotFoundError('run', runId)
   return ctx.tracer.startActiveSpan('ledgerflow.run', async (span) => {
-    span.setAttributes({ 'ledgerflow.run_id': run.id, 'ledgerflow.handler': `${run.handler_type}:${run.handler_name}` })
+    span.setAttributes({
+      'ledgerflow.run_id': run.id,
+      'ledgerflow.handler': `${run.handler_type}:${run.handler_name}`,
+      'ledgerflow.workflow_id': run.workflow_id,
+      'ledgerflow.session_id': run.script_run_id,
+      'ledgerflow.attempt': run.attempt,
+    })
     try {
       let retriedAs: string | undefined
       // Each turn makes one checkpoint; a run needs at most a handful. The bound guards against a logic bug.
@@ -76,7 +83,11 @@ export async function executeHandler(ctx: EngineContext, runId: string): Promise
         if (outcome.retriedAs) retriedAs = outcome.retriedAs
         if (outcome.stop) break
       }
-      return toResult(run, retriedAs)
+      const result = toResult(run, retriedAs)
+      span.setAttributes({ 'ledgerflow.phase': result.phase, 'ledgerflow.status': result.status })
+      if (result.errorType) span.setAttribute('ledgerflow.error_type', result.errorType)
+      if (result.status === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? 'run failed' })
+      return result
     } finally {
       span.end()
     }

@@ -5,6 +5,7 @@
  */
 import type { HandlerRun, Mutation } from '@ledgerflow/db'
 import { readJsonColumn } from '@ledgerflow/db'
+import { SpanStatusCode } from '@opentelemetry/api'
 import type { EngineContext } from '../context.js'
 import { type EngineError, InternalError, LogicError, serializeError, toEngineError } from '../errors.js'
 import { rethrowCrash } from '../faults.js'
@@ -107,9 +108,23 @@ export async function performMutation(ctx: EngineContext, call: MutationCall): P
   let raw: unknown
   let failure: EngineError | undefined
   try {
-    raw = await ctx.tracer.startActiveSpan(`ledgerflow.tool ${tool.id}`, async (span) => {
+    const attributes = {
+      'ledgerflow.tool': tool.id,
+      'ledgerflow.tool_kind': 'mutation',
+      'ledgerflow.phase': 'mutate',
+      'ledgerflow.run_id': run.id,
+      'ledgerflow.workflow_id': run.workflow_id,
+      'ledgerflow.mutation_id': mutationId,
+      'ledgerflow.idempotency_key': key,
+    }
+    raw = await ctx.tracer.startActiveSpan(`ledgerflow.tool ${tool.id}`, { attributes }, async (span) => {
       try {
         return await runTool(tool, input, toolContext(ctx, { id: run.id, workflowId: run.workflow_id }, 'mutate', buffer, NEVER_ABORTED, key))
+      } catch (error) {
+        const e = toEngineError(error)
+        span.setAttribute('ledgerflow.error_type', e.type)
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e.message })
+        throw error
       } finally {
         span.end()
       }

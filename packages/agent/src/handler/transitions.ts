@@ -326,12 +326,14 @@ export function reconcileOutcome(
         effects: [{ type: 'ledger', change: { status: 'applied', result: observation.resultJson, reconcileAttempts: attempts, nextReconcileAt: null } }],
       }
     case 'not_applied': {
-      const error = { message: 'reconciliation found that the mutation did not happen', type: 'network' as const }
+      // The error the call failed with decides what follows (auth: a person; network or a crash: retry).
+      const type = ledger.errorType === null || ledger.errorType === 'indeterminate' ? 'network' : ledger.errorType
+      const error = { message: `reconciliation found that the mutation did not happen${ledger.error ? ` (${ledger.error})` : ''}`, type }
       const decision = mutationNotApplied(run, error, pc)
       return {
         ...decision,
         effects: [
-          { type: 'ledger', change: { status: 'failed', errorType: 'network', reconcileAttempts: attempts, nextReconcileAt: null } },
+          { type: 'ledger', change: { status: 'failed', errorType: type, reconcileAttempts: attempts, nextReconcileAt: null } },
           ...decision.effects,
         ],
       }

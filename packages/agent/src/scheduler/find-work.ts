@@ -91,15 +91,26 @@ async function hasEligibleConsumer(ctx: EngineContext, workflowId: string, now: 
   )
 }
 
+/**
+ * The earliest FUTURE due time. Each minimum is taken over times after `now` only: a due item the worker cannot start
+ * yet (its workflow has a session open elsewhere, or concurrency is used up) must not hide the next future one, or the
+ * worker would sleep past it until its idle check.
+ */
 async function nextWakeAt(ctx: EngineContext, now: number): Promise<number | undefined> {
   const db = ctx.db.kysely
   const active = db.selectFrom('workflows').select('id').where('status', '=', 'active')
   const [schedule, retry, wake] = await Promise.all([
-    ctx.db.schedules.nextDueAt(),
+    db
+      .selectFrom('producer_schedules')
+      .select((eb) => eb.fn.min('next_run_at').as('m'))
+      .where('next_run_at', '>', now)
+      .where('workflow_id', 'in', active)
+      .executeTakeFirst(),
     db
       .selectFrom('handler_runs')
       .select((eb) => eb.fn.min('retry_at').as('m'))
       .where('status', '=', 'waiting')
+      .where('retry_at', '>', now)
       .where('workflow_id', 'in', active)
       .executeTakeFirst(),
     db
@@ -109,7 +120,7 @@ async function nextWakeAt(ctx: EngineContext, now: number): Promise<number | und
       .where('workflow_id', 'in', active)
       .executeTakeFirst(),
   ])
-  const times = [schedule, retry?.m, wake?.m]
+  const times = [schedule?.m, retry?.m, wake?.m]
     .filter((t): t is number => t !== null && t !== undefined)
     .map(Number)
     .filter((t) => t > now)

@@ -23,7 +23,8 @@ export function scheduleOf(producer: HandlerConfig['producers'][number]): Schedu
 /** The first run time strictly after `after` (epoch ms). Throws for an invalid expression. */
 export function nextRunAfter(spec: ScheduleSpec, after: number): number {
   if (spec.kind === 'interval') return after + parseInterval(spec.expression)
-  const cron = new Cron(spec.expression, { timezone: spec.timezone ?? 'UTC', paused: true })
+  // The same parsing mode as the validator (`cronProblem` in the sandbox package), so what deploys is what runs.
+  const cron = new Cron(spec.expression, { timezone: spec.timezone ?? 'UTC', mode: '5-or-6-parts', paused: true })
   const next = cron.nextRun(new Date(after))
   if (!next) throw new RangeError(`cron expression '${spec.expression}' has no future run`)
   return next.getTime()

@@ -4,6 +4,7 @@
  * last, and close the session. The same code continues a session after a crash.
  */
 import type { ErrorType, Session } from '@ledgerflow/db'
+import { SpanStatusCode } from '@opentelemetry/api'
 import type { EngineContext, LoadedScript } from '../context.js'
 import { toEngineError } from '../errors.js'
 import { rethrowCrash } from '../faults.js'
@@ -16,8 +17,38 @@ import { closeSession, createRun, parseProducerList } from './session-rows.js'
 /** Why the session stops early. */
 type Stop = { status: 'failed' | 'suspended'; message: string; errorType?: ErrorType } | { status: 'lost' }
 
-/** Drives an open session that this worker holds the lease of, to its close. */
-export async function driveSession(ctx: EngineContext, session: Session): Promise<SessionResult> {
+/**
+ * Drives an open session that this worker holds the lease of, to its close, inside a `ledgerflow.session` span
+ * (the parent of the runs' spans).
+ */
+export function driveSession(ctx: EngineContext, session: Session): Promise<SessionResult> {
+  const attributes = {
+    'ledgerflow.session_id': session.id,
+    'ledgerflow.workflow_id': session.workflow_id,
+    'ledgerflow.script_id': session.script_id,
+    'ledgerflow.trigger': session.trigger,
+    'ledgerflow.worker_id': ctx.config.workerId,
+  }
+  return ctx.tracer.startActiveSpan('ledgerflow.session', { attributes }, async (span) => {
+    try {
+      const result = await driveSessionUntraced(ctx, session)
+      span.setAttribute('ledgerflow.status', result.status)
+      if (result.budgetExhausted) span.setAttribute('ledgerflow.budget_exhausted', result.budgetExhausted)
+      if (result.reason) span.setAttribute('ledgerflow.reason', result.reason)
+      if (result.errorType) span.setAttribute('ledgerflow.error_type', result.errorType)
+      if (result.status === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? 'session failed' })
+      return result
+    } catch (error) {
+      span.recordException(error instanceof Error ? error : String(error))
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
+      throw error
+    } finally {
+      span.end()
+    }
+  })
+}
+
+async function driveSessionUntraced(ctx: EngineContext, session: Session): Promise<SessionResult> {
   const lease = new LeaseKeeper(ctx, session)
   lease.start()
   try {

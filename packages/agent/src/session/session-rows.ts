@@ -3,7 +3,7 @@ import type { ErrorType, HandlerRun, HandlerType, RunPhase, Session, SessionStat
 import { readJsonColumn } from '@ledgerflow/db'
 import { z } from 'zod'
 import type { EngineContext, LoadedScript } from '../context.js'
-import { WorkflowNotRunnableError } from '../errors.js'
+import { EngineError, WorkflowNotRunnableError } from '../errors.js'
 import { nextRunAfter } from '../scheduler/schedule-math.js'
 import type { SessionOptions, SessionResult } from './session-result.js'
 
@@ -16,8 +16,11 @@ export function parseProducerList(session: Session): string[] {
   return parsed.success ? parsed.data : []
 }
 
-/** Checks that a workflow can run and loads its active script. */
-export async function runnableScript(ctx: EngineContext, workflowId: string): Promise<LoadedScript> {
+/**
+ * Checks that a workflow can run and loads its active script. A script whose stored config is corrupt still opens
+ * a session (with no producers), which then fails visibly with the reason and puts the workflow in `error`.
+ */
+export async function runnableScript(ctx: EngineContext, workflowId: string): Promise<LoadedScript | { id: string; workflowId: string; broken: true }> {
   const workflow = await ctx.db.workflows.get(workflowId)
   if (!workflow) throw new WorkflowNotRunnableError(workflowId, 'not_found', `Workflow '${workflowId}' does not exist`)
   if (workflow.status !== 'active') {
@@ -26,11 +29,17 @@ export async function runnableScript(ctx: EngineContext, workflowId: string): Pr
   if (!workflow.active_script_id) {
     throw new WorkflowNotRunnableError(workflowId, 'no_active_script', `Workflow '${workflowId}' has no active script; deploy one first`)
   }
-  return ctx.loadScript(workflow.active_script_id)
+  try {
+    return await ctx.loadScript(workflow.active_script_id)
+  } catch (error) {
+    if (!EngineError.isInstance(error) || error.code !== 'corrupt_handler_config') throw error
+    return { id: workflow.active_script_id, workflowId, broken: true }
+  }
 }
 
 /** Which producers a trigger runs, in declared order. */
-async function plannedProducers(ctx: EngineContext, script: LoadedScript, trigger: SessionTrigger, now: number): Promise<string[]> {
+async function plannedProducers(ctx: EngineContext, script: LoadedScript | { broken: true }, trigger: SessionTrigger, now: number): Promise<string[]> {
+  if ('broken' in script) return []
   const names = script.config.producers.map((p) => p.name)
   switch (trigger) {
     case 'manual':

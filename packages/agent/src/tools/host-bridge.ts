@@ -4,6 +4,7 @@
  */
 import type { HostCall, HostCallHandler, JsonValue } from '@ledgerflow/sandbox'
 import { readJsonColumn } from '@ledgerflow/db'
+import { type Attributes, type Context, SpanStatusCode, context } from '@opentelemetry/api'
 import type { EngineContext } from '../context.js'
 import { LogicError, NetworkError, toEngineError } from '../errors.js'
 import type { PhaseBuffer } from '../handler/phase-buffer.js'
@@ -74,40 +75,77 @@ export function createHostBridge(options: HostBridgeOptions): HostCallHandler {
     }
   }
 
+  /** Everything one call does (except the span and the `tool:call` event). */
+  async function perform(call: HostCall, tool: Tool | undefined): Promise<JsonValue | undefined> {
+    const toolName = `${call.namespace}.${call.method}`
+    if (call.namespace === 'Topics') return topics(call)
+    if (!tool) throw new LogicError(`Unknown tool ${toolName}`, { code: 'unknown_tool' })
+    const parsed = tool.input.safeParse(call.input)
+    if (!parsed.success) {
+      throw new LogicError(`Invalid input for ${toolName}: ${formatIssues(parsed.error)}. Usage: ${toolUsage(tool)}`, {
+        code: 'invalid_tool_input',
+      })
+    }
+    allow({ kind: tool.kind, tool: toolName })
+    if (tool.kind === 'mutation') {
+      gate.mutationCalled = true
+      if (!options.mutation) throw new LogicError(`${toolName} cannot be called here`, { code: 'phase_violation' })
+      // The ledger code opens the mutation's own `ledgerflow.tool` span once the row is durably in_flight.
+      return (await context.with(parentContext, () => options.mutation!(tool, parsed.data))) as JsonValue | undefined
+    }
+    const raw = await runTool(tool, parsed.data, toolContext(ctx, run, phase, buffer, options.signal))
+    return validateOutput(tool, raw) as JsonValue | undefined
+  }
+
+  // The phase's span, captured here rather than read from the active context inside a host call: the sandbox calls
+  // back from its own promise jobs, and tool spans must stay children of the phase whatever the sandbox does.
+  const parentContext = context.active()
+
   return async (call) => {
     const started = performance.now()
     const toolName = `${call.namespace}.${call.method}`
+    const tool = call.namespace === 'Topics' ? undefined : ctx.tools.get(call.namespace, call.method)
     let ok = false
     try {
-      if (call.namespace === 'Topics') {
-        const result = await topics(call)
-        ok = true
-        return result
-      }
-      const tool = ctx.tools.get(call.namespace, call.method)
-      if (!tool) throw new LogicError(`Unknown tool ${toolName}`, { code: 'unknown_tool' })
-      const parsed = tool.input.safeParse(call.input)
-      if (!parsed.success) {
-        throw new LogicError(`Invalid input for ${toolName}: ${formatIssues(parsed.error)}. Usage: ${toolUsage(tool)}`, {
-          code: 'invalid_tool_input',
-        })
-      }
-      allow({ kind: tool.kind, tool: toolName })
-      let result: unknown
-      if (tool.kind === 'mutation') {
-        gate.mutationCalled = true
-        if (!options.mutation) throw new LogicError(`${toolName} cannot be called here`, { code: 'phase_violation' })
-        result = await options.mutation(tool, parsed.data)
-      } else {
-        const raw = await runTool(tool, parsed.data, toolContext(ctx, run, phase, buffer, options.signal))
-        result = validateOutput(tool, raw)
-      }
+      const result =
+        tool?.kind === 'mutation'
+          ? await perform(call, tool)
+          : await traceToolCall(ctx, parentContext, toolSpanAttributes(call, tool, phase, run), () => perform(call, tool))
       ok = true
-      return result as JsonValue | undefined
+      return result
     } finally {
       ctx.events.emit('tool:call', { runId: run.id, workflowId: run.workflowId, phase, tool: toolName, ms: performance.now() - started, ok })
     }
   }
+}
+
+function toolSpanAttributes(call: HostCall, tool: Tool | undefined, phase: EvalPhase, run: { id: string; workflowId: string }): Attributes {
+  const input = call.input
+  const topic = typeof input === 'object' && input !== null && !Array.isArray(input) ? input.topic : undefined
+  return {
+    'ledgerflow.tool': `${call.namespace}.${call.method}`,
+    'ledgerflow.tool_kind': call.namespace === 'Topics' ? 'topics' : (tool?.kind ?? 'unknown'),
+    'ledgerflow.phase': phase,
+    'ledgerflow.run_id': run.id,
+    'ledgerflow.workflow_id': run.workflowId,
+    ...(typeof topic === 'string' ? { 'ledgerflow.topic': topic.slice(0, 200) } : {}),
+  }
+}
+
+/** Runs one tool call inside a `ledgerflow.tool <id>` span, a child of `parent`; a throw marks the span as an error. */
+async function traceToolCall<T>(ctx: EngineContext, parent: Context, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+  return ctx.tracer.startActiveSpan(`ledgerflow.tool ${String(attributes['ledgerflow.tool'])}`, { attributes }, parent, async (span) => {
+    try {
+      return await fn()
+    } catch (error) {
+      const e = toEngineError(error)
+      span.setAttribute('ledgerflow.error_type', e.type)
+      span.setStatus({ code: SpanStatusCode.ERROR, message: e.message })
+      throw error
+    } finally {
+      span.end()
+    }
+  })
 }
 
 function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }, value: unknown, name: string, usage: string): T {

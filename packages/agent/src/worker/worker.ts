@@ -5,7 +5,7 @@
  */
 import type { SessionTrigger } from '@ledgerflow/db'
 import type { EngineContext } from '../context.js'
-import { WorkflowNotRunnableError, toEngineError } from '../errors.js'
+import { IllegalStateError, WorkflowNotRunnableError, toEngineError } from '../errors.js'
 import { findWork } from '../scheduler/find-work.js'
 import { resumeIncompleteSessions } from '../session/recover.js'
 import { executeWorkflowSessionIfIdle } from '../session/run-session.js'
@@ -37,7 +37,9 @@ export class Worker {
   readonly #ctx: EngineContext
   readonly #options: Required<Omit<WorkerOptions, 'session'>> & { session: WorkerOptions['session'] }
   readonly #running = new Map<string, Promise<void>>()
-  readonly #backoff = new Map<string, number>()
+  /** Workflows whose last launch hit a fault outside the runs: not launched again before `until`. */
+  readonly #backoff = new Map<string, { until: number; delayMs: number }>()
+  #starting: Promise<void> | undefined
   #loop: Promise<void> | undefined
   #wake: (() => void) | undefined
   /** A notification that came while the loop was not sleeping: the next sleep returns at once. */
@@ -64,8 +66,9 @@ export class Worker {
   /** Recovers orphaned sessions, then starts the loop. */
   async start(): Promise<void> {
     if (this.state === 'running') return
-    if (this.state === 'stopping') throw new Error('the worker is stopping')
+    if (this.state === 'stopping') throw new IllegalStateError('The worker is stopping; wait for stop() before starting it again', { state: this.state })
     this.state = 'running'
+    this.#sleep = new AbortController()
     this.#ctx.events.emit('worker:start', { workerId: this.#ctx.config.workerId })
     const wake = () => this.notify()
     const ev = this.#ctx.events
@@ -78,8 +81,11 @@ export class Worker {
         if (e.to === 'active') wake()
       }),
     ]
-    await this.#recover(this.#options.forceRecoveryAtStart)
-    this.#loop = this.#run()
+    this.#starting = this.#recover(this.#options.forceRecoveryAtStart)
+    await this.#starting
+    this.#starting = undefined
+    // A stop() during start-up recovery wins: no loop then.
+    if (this.state === 'running') this.#loop = this.#run()
   }
 
   /** Wakes the loop (something may be due). */
@@ -94,6 +100,8 @@ export class Worker {
     this.state = 'stopping'
     this.#sleep.abort()
     this.notify()
+    // Recovery at start drives sessions too; they stop between runs (the engine's stop signal) and close.
+    await this.#starting
     await this.#loop
     await Promise.allSettled([...this.#running.values()])
     for (const off of this.#unsubscribe) off()
@@ -113,11 +121,11 @@ export class Worker {
     const clock = this.#ctx.clock
     let nextRecovery = clock.now() + this.#options.recoveryIntervalMs
     while (this.state === 'running') {
-      const now = clock.now()
-      if (now >= nextRecovery) {
+      if (clock.now() >= nextRecovery) {
         await this.#recover(false)
         nextRecovery = clock.now() + this.#options.recoveryIntervalMs
       }
+      const now = clock.now()
       let nextWakeAt: number | undefined
       let started = 0
       let due = 0
@@ -127,7 +135,7 @@ export class Worker {
         due = plan.items.length
         for (const item of plan.items) {
           if (this.#running.size >= this.#options.concurrency) break
-          if (this.#running.has(item.workflowId) || (this.#backoff.get(item.workflowId) ?? 0) > now) continue
+          if (this.#running.has(item.workflowId) || (this.#backoff.get(item.workflowId)?.until ?? 0) > now) continue
           this.#launch(item.workflowId, item.trigger)
           started++
         }
@@ -135,7 +143,10 @@ export class Worker {
         this.#ctx.events.emit('worker:error', { error })
       }
       this.#ctx.events.emit(due === 0 ? 'scheduler:tick:empty' : 'scheduler:tick', { due, started, nextWakeAt } as never)
-      const until = Math.min(nextWakeAt ?? Infinity, now + this.#options.idleCheckMs, nextRecovery, ...this.#backoff.values())
+      // Only backoffs still running count: an expired one (its workflow no longer due) must not wake the loop at once,
+      // again and again.
+      const backoffEnds = [...this.#backoff.values()].map((b) => b.until).filter((t) => t > now)
+      const until = Math.min(nextWakeAt ?? Infinity, now + this.#options.idleCheckMs, nextRecovery, ...backoffEnds)
       await this.#waitUntil(until)
     }
   }
@@ -155,8 +166,8 @@ export class Worker {
         if (error instanceof WorkflowNotRunnableError) return
         // A fault outside the runs (database, engine bug): back off this workflow instead of retrying at once.
         const previous = this.#backoff.get(workflowId)
-        const delay = previous === undefined ? 1000 : Math.min(300_000, (previous - ctx.clock.now()) * 2 + 1000)
-        this.#backoff.set(workflowId, ctx.clock.now() + delay)
+        const delayMs = previous === undefined ? 1000 : Math.min(300_000, previous.delayMs * 2)
+        this.#backoff.set(workflowId, { until: ctx.clock.now() + delayMs, delayMs })
         ctx.events.emit('worker:error', { workflowId, error: toEngineError(error) })
       })
       .finally(() => {

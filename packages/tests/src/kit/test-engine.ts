@@ -20,6 +20,8 @@ export interface TestEngineOptions {
   config?: EngineOptions['config']
   synchronous?: 'FULL' | 'NORMAL'
   workerId?: string
+  /** Scheduler and worker settings for `engine.start()`. */
+  worker?: EngineOptions['worker']
 }
 
 /** Which crash point to stop at. */
@@ -112,6 +114,7 @@ export async function createTestEngine(options: TestEngineOptions = {}): Promise
       sandbox: options.sandbox,
       config: options.config,
       faults,
+      worker: options.worker,
       workerId: `${options.workerId ?? 'test-worker'}-${++generation}`,
     })
   const env: TestEngine = {
