@@ -1,4 +1,39 @@
 /**
+ * Isolated execution of untrusted ledgerflow workflow scripts in QuickJS compiled to WebAssembly.
+ *
+ * - {@link createSandboxRunner} evaluates one handler phase per call, each in a fresh instance with its own bounded
+ *   `WebAssembly.Memory`, a CPU budget enforced by an interrupt handler, a wall-clock budget, stack, host-call and
+ *   payload caps. Tools are globals (`await Email.send({...})`) backed by one host primitive; values cross as JSON;
+ *   errors come back as plain data with `workflow.js` line and column. `evaluate()` never throws for script faults.
+ * - {@link validateWorkflowScript} runs a script's top level with every tool throwing and checks its `workflow`
+ *   object against SPEC §2, returning the handler config or one whole message naming the handler and field.
+ * - {@link parseInterval} turns producer intervals (`"30s"`, `"5m"`, `"2h"`, `"1d"`) into milliseconds.
+ *
+ * ### Examples
+ * ```ts
+ * import { createSandboxRunner, validateWorkflowScript } from '@ledgerflow/sandbox'
+ *
+ * const checked = await validateWorkflowScript(code, { globals: { Email: ['send'] } })
+ * if (!checked.ok) throw new Error(checked.error.message)
+ *
+ * const runner = createSandboxRunner({ limits: { timeoutMs: 1000 }, pool: { size: 2 } })
+ * const outcome = await runner.evaluate({
+ *   code,
+ *   scriptKey: scriptId,
+ *   handler: { group: 'consumers', name: 'reply', method: 'prepare' },
+ *   args: [state],
+ *   globals: { Topics: ['peek', 'getByIds'], Email: ['send'] },
+ *   host: (call) => tools.execute(call.namespace, call.method, call.input),
+ *   onConsole: (level, message) => logs.push({ level, message }),
+ * })
+ * await runner.close()
+ * ```
+ *
  * @module @ledgerflow/sandbox
  */
-export const packageName = "@ledgerflow/sandbox"
+export type * from './types.js'
+export { createSandboxRunner, type SandboxRunnerOptions } from './create-sandbox-runner.js'
+export { validateWorkflowScript, TOPICS_METHODS, type ValidateWorkflowOptions } from './validate-workflow-script.js'
+export { parseInterval, MIN_INTERVAL_MS } from './schedule.js'
+export { DEFAULT_LIMITS, resolveLimits } from './limits.js'
+export { SandboxError, isErrorType, toHostErrorData } from './errors.js'

@@ -21,7 +21,11 @@ export interface SourcePosition {
 export interface SandboxLimits {
   /** Hard cap of guest memory in bytes, enforced by a bounded `WebAssembly.Memory`. Default 64 MiB. */
   memoryLimitBytes: number
-  /** Guest stack size in bytes. Default 1 MiB. */
+  /**
+   * Guest stack size in bytes. Default 256 KiB: WASM frames run on the host thread's native stack, and with Node's
+   * default stack a larger QuickJS limit lets V8 overflow first (the evaluation still fails with
+   * `sandbox_stack_overflow`, but the guest cannot catch it). At most 4 MiB.
+   */
   maxStackBytes: number
   /** Guest execution time budget in ms (time spent running guest code, not waiting on host calls). Default 2000. */
   timeoutMs: number

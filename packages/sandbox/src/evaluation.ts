@@ -1,0 +1,296 @@
+/**
+ * One evaluation on one prepared instance: install the tools, load the script as `workflow.js`, call the handler
+ * (or describe the workflow), drive promise jobs as host calls settle, enforce the limits, and return the outcome.
+ */
+import type { QuickJSHandle } from 'quickjs-emscripten-core'
+import { Budget, abortedError, wallTimeoutError } from './budget.js'
+import { limitError, sandboxErrorData } from './errors.js'
+import type { EvaluationPlan } from './evaluation-plan.js'
+import { installGuestApi, isGuestApi, type EnterGuest, type GuestApi } from './guest-api.js'
+import { HostCalls } from './host-calls.js'
+import { GuestKilled } from './instance-guard.js'
+import { SCRIPT_FILE, classifyThrown, parseGuestThrown, truncateUtf8 } from './marshal.js'
+import { buildOutcome, memoryError, type Settlement } from './outcome.js'
+import { SCRIPT_GLUE } from './prelude.js'
+import type { InstanceBinding, PreparedInstance } from './quickjs-instance.js'
+import type { ConsoleLevel, EvaluationOutcome, SandboxErrorData } from './types.js'
+
+const CONSOLE_LEVELS: ReadonlySet<string> = new Set<ConsoleLevel>(['log', 'info', 'warn', 'error'])
+const TRUNCATED = ' …[truncated]'
+
+/** Runs one plan on one instance; `execute()` is called once and never throws for anything the guest does. */
+export class Evaluation implements InstanceBinding {
+  private readonly budget: Budget
+  private failure: SandboxErrorData | undefined
+  private settled: Settlement | undefined
+  private finished = false
+  private phase: 'load' | 'run' = 'load'
+  private readonly scriptLines: number
+  private readonly calls: HostCalls
+  private api: GuestApi | undefined
+  private workflow: QuickJSHandle | undefined
+  private wake: () => void = () => {}
+  private readonly done = new Promise<void>((resolve) => (this.wake = resolve))
+
+  constructor(
+    // Dropped when the evaluation finishes, so a host promise that never settles does not pin the instance.
+    private instance: PreparedInstance | undefined,
+    private readonly plan: EvaluationPlan,
+  ) {
+    this.scriptLines = plan.code.split('\n').length
+    this.calls = new HostCalls(plan, this)
+    this.budget = new Budget(plan.limits, plan.signal)
+  }
+
+  /** Runs the evaluation to its outcome. The caller disposes the instance afterwards. */
+  async execute(): Promise<EvaluationOutcome> {
+    const instance = this.instance
+    if (instance === undefined) throw new Error('An Evaluation runs once')
+    instance.binding = this
+    const { signal, limits } = this.plan
+    const onAbort = () => this.fail(abortedError())
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const wall = setTimeout(() => this.fail(wallTimeoutError(limits)), limits.wallTimeoutMs)
+    try {
+      if (signal?.aborted) onAbort()
+      instance.runtime.setMaxStackSize(limits.maxStackBytes)
+      this.install()
+      this.load()
+      this.enter()
+      if (this.failure === undefined && this.settled === undefined) await this.done
+      return this.outcome()
+    } catch (error) {
+      // Host-side work outside a guest entry failed (an allocation in an exhausted instance, a library fault).
+      this.onHostException(instance, error)
+      return this.outcome()
+    } finally {
+      this.finished = true
+      clearTimeout(wall)
+      signal?.removeEventListener('abort', onAbort)
+      this.release()
+    }
+  }
+
+  shouldInterrupt(): boolean {
+    // Once anything ended the evaluation, every further poll interrupts: a guest that catches and retries stops.
+    if (this.failure !== undefined || this.settled !== undefined || this.finished) return true
+    const exceeded = this.budget.exceeded()
+    if (exceeded !== undefined) this.fail(exceeded)
+    return exceeded !== undefined
+  }
+
+  hostCall(args: QuickJSHandle[]): void {
+    if (!this.accepting()) return
+    this.calls.start(this.context(), args, this.scriptLines)
+  }
+
+  hostConsole([levelHandle, messageHandle]: QuickJSHandle[]): void {
+    if (!this.accepting() || levelHandle === undefined || messageHandle === undefined) return
+    const context = this.context()
+    const level = context.getString(levelHandle)
+    if (!CONSOLE_LEVELS.has(level)) return
+    const message = truncateUtf8(context.getString(messageHandle), this.plan.limits.maxConsoleMessageBytes, TRUNCATED)
+    try {
+      this.plan.onConsole?.(level as ConsoleLevel, message)
+    } catch {
+      // A failing log sink is the host's problem; it must not change the script's outcome.
+    }
+  }
+
+  hostSettle([kindHandle, textHandle, lengthHandle]: QuickJSHandle[]): void {
+    if (!this.accepting() || kindHandle === undefined || textHandle === undefined || lengthHandle === undefined) return
+    const context = this.context()
+    const kind = context.getString(kindHandle)
+    const max = this.plan.limits.maxResultBytes
+    const tooLarge = () => this.fail(limitError('result_too_large', `The handler result is larger than ${max} bytes`))
+    // UTF-16 length <= UTF-8 byte length: a long string is too large before it is even copied out.
+    if (kind === 'v' && context.getNumber(lengthHandle) > max) return tooLarge()
+    const text = context.getString(textHandle)
+    if (kind === 'v' && Buffer.byteLength(text, 'utf8') > max) return tooLarge()
+    this.settled = { kind, text }
+    this.wake()
+  }
+
+  hostFault(error: unknown): void {
+    if (error instanceof GuestKilled) return this.fail(memoryError(this.plan.limits))
+    this.fail(limitError('sandbox_internal', `Sandbox fault in a host callback: ${(error as Error)?.message ?? String(error)}`))
+  }
+
+  pauseClock(): void {
+    this.budget.pause()
+  }
+
+  resumeClock(): void {
+    this.budget.resume()
+  }
+
+  /** Ends the evaluation with `error` unless it already ended. */
+  fail(error: SandboxErrorData): void {
+    if (this.failure === undefined && this.settled === undefined && !this.finished) this.failure = error
+    this.wake()
+  }
+
+  /** Whether guest requests are still served. */
+  accepting(): boolean {
+    return this.failure === undefined && this.settled === undefined && !this.finished && this.instance?.guard.memoryExhausted === false
+  }
+
+  /** Hands an envelope to a guest resolver (then disposes it) and runs the promise jobs it unblocked. */
+  deliver(resolver: QuickJSHandle, envelope: string | undefined): void {
+    const instance = this.instance
+    if (instance === undefined || instance.guard.killed) return
+    if (envelope === undefined || !this.accepting()) return resolver.dispose()
+    const { context } = instance
+    const result = this.inGuest(() => {
+      const value = context.newString(envelope)
+      try {
+        return context.callFunction(resolver, context.undefined, value)
+      } finally {
+        value.dispose()
+      }
+    })
+    if (instance.guard.killed) return
+    resolver.dispose()
+    this.settleCall(result)
+    this.pump()
+  }
+
+  private context() {
+    if (this.instance === undefined) throw new Error('The evaluation has finished')
+    return this.instance.context
+  }
+
+  private install(): void {
+    if (this.failure !== undefined) return
+    const { context, install } = this.instance as PreparedInstance
+    const { globals, limits } = this.plan
+    const enter: EnterGuest = (fn) => this.inGuest(fn)
+    const api = installGuestApi(context, install, { globals, maxConsoleChars: limits.maxConsoleMessageBytes, enter })
+    if (isGuestApi(api)) this.api = api
+    else if (api !== undefined) this.fail(api)
+  }
+
+  private load(): void {
+    if (this.failure !== undefined) return
+    const context = this.context()
+    const result = this.inGuest(() => context.evalCode(this.plan.code + SCRIPT_GLUE, SCRIPT_FILE, { type: 'global' }))
+    if (result === undefined) return
+    if (result.error !== undefined) return this.failWithGuestError(result.error)
+    this.workflow = result.value
+    this.pump()
+  }
+
+  private enter(): void {
+    if (this.failure !== undefined || this.settled !== undefined) return
+    const context = this.context()
+    const { api, workflow } = this
+    if (api === undefined || workflow === undefined) return
+    const { entry } = this.plan
+    this.phase = 'run'
+    const args =
+      entry.kind === 'handler'
+        ? [workflow, ...[entry.handler.group, entry.handler.name, entry.handler.method, entry.argsJson].map((s) => context.newString(s))]
+        : [workflow]
+    const result = this.inGuest(() => context.callFunction(entry.kind === 'handler' ? api.run : api.describe, context.undefined, args))
+    for (const handle of args.slice(1)) handle.dispose()
+    this.settleCall(result)
+    this.pump()
+  }
+
+  /** Disposes a guest call's result; an exception it carries ends the evaluation. */
+  private settleCall(result: { error?: QuickJSHandle; dispose(): void } | undefined): void {
+    if (result === undefined) return
+    if (result.error !== undefined) this.failWithGuestError(result.error)
+    else result.dispose()
+  }
+
+  /** Runs queued promise jobs. An error returned here (an interrupt inside a job, F7) ends the evaluation. */
+  private pump(): void {
+    if (!this.accepting()) return
+    const runtime = (this.instance as PreparedInstance).runtime
+    this.settleCall(this.inGuest(() => runtime.executePendingJobs(-1)))
+    // The guest has no timers: with the job queue empty and no tool call in flight, nothing can ever wake it.
+    if (this.phase === 'run' && this.accepting() && this.calls.inFlight === 0) {
+      const message = 'The handler waits for a promise that can never settle (no tool call is in flight and no job is queued)'
+      this.fail(sandboxErrorData({ code: 'script_error', name: 'DeadlockError', message }))
+    }
+  }
+
+  /** Enters the guest with the CPU clock running; host exceptions unwinding out of WebAssembly end the evaluation. */
+  private inGuest<T>(enter: () => T): T | undefined {
+    const instance = this.instance
+    if (instance === undefined || instance.guard.killed) return undefined
+    this.resumeClock()
+    try {
+      return enter()
+    } catch (error) {
+      this.onHostException(instance, error)
+      return undefined
+    } finally {
+      this.pauseClock()
+    }
+  }
+
+  /** A host exception unwound through WebAssembly frames: the instance's state is undefined from here on. */
+  private onHostException(instance: PreparedInstance, error: unknown): void {
+    instance.guard.killed = true
+    if (error instanceof GuestKilled) this.fail(memoryError(this.plan.limits))
+    else if (error instanceof RangeError && /call stack/i.test(error.message)) {
+      this.fail(limitError('sandbox_stack_overflow', 'The script overflowed the host stack (too much recursion)'))
+    } else this.fail(limitError('sandbox_internal', `Sandbox fault: ${(error as Error)?.message ?? String(error)}`))
+  }
+
+  /** Classifies a guest exception handle (and disposes it). */
+  private failWithGuestError(handle: QuickJSHandle): void {
+    const instance = this.instance as PreparedInstance
+    if (this.failure !== undefined || this.settled !== undefined || instance.guard.memoryExhausted) {
+      if (!instance.guard.killed) handle.dispose()
+      // The first failure wins; an exhausted instance is reported as out of memory by outcome().
+      return
+    }
+    const { context } = instance
+    const { explain } = this.api ?? {}
+    const described = explain === undefined ? undefined : this.inGuest(() => context.callFunction(explain, context.undefined, handle))
+    if (!instance.guard.killed) handle.dispose()
+    // Undefined: the explain call itself was stopped, and that already ended the evaluation.
+    if (described === undefined) return
+    if (described.error !== undefined) {
+      described.error.dispose()
+      return this.fail(limitError('script_error', 'The script threw a value that could not be described'))
+    }
+    const text = described.value.consume((h) => (context.typeof(h) === 'string' ? context.getString(h) : ''))
+    this.fail(this.classify(text))
+  }
+
+  private classify(text: string): SandboxErrorData {
+    const thrown = parseGuestThrown(text)
+    if (thrown === undefined) return limitError('sandbox_internal', 'The guest described an error in an unexpected shape')
+    return classifyThrown(thrown, { failedCalls: this.calls.failed, phase: this.phase, scriptLines: this.scriptLines })
+  }
+
+  private outcome(): EvaluationOutcome {
+    return buildOutcome({
+      failure: this.failure,
+      settled: this.settled,
+      memoryExhausted: this.instance?.guard.memoryExhausted === true,
+      limits: this.plan.limits,
+      stats: { wallMs: this.budget.wallTime(), guestMs: this.budget.guestTime(), hostCalls: this.calls.count },
+      classify: (text) => this.classify(text),
+    })
+  }
+
+  /** Disposes what this evaluation holds in the instance; the caller then disposes the instance. */
+  private release(): void {
+    const instance = this.instance
+    this.instance = undefined
+    if (instance === undefined) return
+    instance.binding = undefined
+    const handles = [...this.calls.releaseResolvers(), this.workflow, this.api?.run, this.api?.describe, this.api?.explain]
+    if (instance.guard.killed) return
+    try {
+      for (const handle of handles) if (handle?.alive === true) handle.dispose()
+    } catch {
+      instance.guard.killed = true
+    }
+  }
+}
