@@ -3,6 +3,7 @@
  * and refuses a database migrated by newer code.
  */
 import { type Kysely, type MigrationResult, Migrator, sql } from 'kysely'
+import { isSqlite } from './dialects/detect.js'
 import { MigrationFailedError, SchemaTooNewError } from './errors.js'
 import { LATEST_MIGRATION, migrations } from './migrations/index.js'
 
@@ -22,10 +23,19 @@ export interface MigrateOutcome {
 
 /** Names of the migrations recorded in the database, oldest first (empty for a fresh database). */
 export async function appliedMigrations(db: Kysely<any>): Promise<string[]> {
+  const schema = await currentSchema(db)
   const tables = await db.introspection.getTables({ withInternalKyselyTables: true })
-  if (!tables.some((t) => t.name === MIGRATION_TABLE)) return []
+  // PostgreSQL introspection lists every schema of the database; only the one we run in counts.
+  if (!tables.some((t) => t.name === MIGRATION_TABLE && (schema === undefined || t.schema === schema))) return []
   const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)} order by name`.execute(db)
   return rows.rows.map((r) => r.name)
+}
+
+/** PostgreSQL: the schema unqualified names resolve to (the first of the search_path). SQLite: undefined. */
+async function currentSchema(db: Kysely<any>): Promise<string | undefined> {
+  if (isSqlite(db)) return undefined
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)
+  return rows[0]?.schema ?? undefined
 }
 
 /**
@@ -49,6 +59,8 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrateOutcome> 
     provider: { getMigrations: async () => ({ ...migrations }) },
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: MIGRATION_LOCK_TABLE,
+    // Without it kysely finds the bookkeeping tables of any other schema of the database and skips creating ours.
+    migrationTableSchema: await currentSchema(db),
   })
   const { error, results = [] } = await migrator.migrateToLatest()
   const after = await appliedMigrations(db)

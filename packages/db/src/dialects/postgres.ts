@@ -2,9 +2,10 @@
  * The scale-out backend: PostgreSQL through a `pg` pool. 64-bit integers and numerics are parsed as JS numbers
  * (timestamps in ms and microdollar sums fit), per pool, without touching pg's global parsers.
  */
-import { Kysely, PostgresDialect } from 'kysely'
+import { type DatabaseIntrospector, Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { Database } from '../schema.js'
+import { CurrentSchemaIntrospector } from './postgres-introspector.js'
 
 /** Options of {@link openPostgresKysely}. */
 export interface PostgresOptions {
@@ -26,6 +27,13 @@ const types = {
   },
 }
 
+/** kysely's PostgreSQL dialect with an introspector that a concurrent DROP SCHEMA elsewhere cannot break. */
+class LedgerflowPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new CurrentSchemaIntrospector(db)
+  }
+}
+
 /** The pool and its kysely instance. */
 export interface PostgresHandle {
   kysely: Kysely<Database>
@@ -40,16 +48,18 @@ export async function openPostgresKysely(options: PostgresOptions): Promise<Post
     // An idle client lost its connection; the pool replaces it. Queries in flight get their own error.
   })
   if (schema !== 'public') {
+    // Registered before the first connection so that every client, the first one included, sets its search_path
+    // before any query of its user runs (a client runs its queries in order).
+    pool.on('connect', (client) => {
+      client.query(`set search_path to ${pg.escapeIdentifier(schema)}`).catch(() => {})
+    })
     const client = await pool.connect()
     try {
       await client.query(`create schema if not exists ${pg.escapeIdentifier(schema)}`)
     } finally {
       client.release()
     }
-    pool.on('connect', (client) => {
-      client.query(`set search_path to ${pg.escapeIdentifier(schema)}`).catch(() => {})
-    })
   }
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  const kysely = new Kysely<Database>({ dialect: new LedgerflowPostgresDialect({ pool }) })
   return { kysely, pool }
 }

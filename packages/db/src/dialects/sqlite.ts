@@ -15,7 +15,7 @@ import {
 } from 'kysely'
 import { NotADatabaseError } from '../errors.js'
 import type { Database } from '../schema.js'
-import { LedgerflowSqliteAdapter, LedgerflowSqliteDriver, type SqliteDriverOptions } from './sqlite-driver.js'
+import { LedgerflowSqliteAdapter, LedgerflowSqliteDriver, type SqliteDriverOptions, isBusyError } from './sqlite-driver.js'
 
 /** Options of {@link openSqliteKysely}. */
 export interface SqliteOptions extends SqliteDriverOptions {
@@ -61,21 +61,56 @@ export interface SqliteHandle {
   native: BetterSqlite3.Database
 }
 
+const sleepCell = new Int32Array(new SharedArrayBuffer(4))
+
+/**
+ * Runs `fn`, retrying for up to `timeoutMs` while another connection holds a lock. Switching a fresh file to WAL
+ * needs an exclusive lock, and when two processes open the same fresh file SQLite answers SQLITE_BUSY at once
+ * instead of calling the busy handler (waiting could deadlock). Opening is synchronous, so this waits synchronously.
+ */
+function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
+  const deadline = Date.now() + timeoutMs
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn()
+    } catch (error) {
+      if (!isBusyError(error) || Date.now() >= deadline) throw error
+      Atomics.wait(sleepCell, 0, 0, Math.min(50, 2 ** attempt) + Math.random() * 5)
+    }
+  }
+}
+
+/**
+ * The image of a WAL-mode file says "WAL" in its header (bytes 18 and 19 are 2), and SQLite cannot open such an
+ * image in memory ("unable to open database file"). Returns a copy marked as a rollback-journal database.
+ */
+function withoutWalHeader(image: Buffer): Buffer {
+  if (image.length < 20 || (image[18] !== 2 && image[19] !== 2)) return image
+  const copy = Buffer.from(image)
+  copy[18] = 1
+  copy[19] = 1
+  return copy
+}
+
 /**
  * Opens (creating if needed) a SQLite database with ledgerflow's pragmas. Throws {@link NotADatabaseError} when the
  * file exists but is not a SQLite database.
  */
 export function openSqliteKysely(options: SqliteOptions): SqliteHandle {
-  let native: BetterSqlite3.Database
+  let native: BetterSqlite3.Database | undefined
   try {
-    native = options.image ? new BetterSqlite3(options.image) : new BetterSqlite3(options.file)
+    native = options.image ? new BetterSqlite3(withoutWalHeader(options.image)) : new BetterSqlite3(options.file)
     native.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`)
-    if (options.file !== ':memory:' && !options.image) native.pragma('journal_mode = WAL')
+    if (options.file !== ':memory:' && !options.image) {
+      const file = native
+      retryWhileBusy(() => file.pragma('journal_mode = WAL'), options.busyTimeoutMs ?? 5000)
+    }
     native.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`)
     native.pragma('foreign_keys = ON')
     // Reading the schema makes SQLite look at the file header: a file that is not a database fails here.
     native.prepare('select count(*) from sqlite_master').get()
   } catch (error) {
+    native?.close()
     const code = (error as { code?: unknown }).code
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
       throw new NotADatabaseError(options.file, { cause: error })

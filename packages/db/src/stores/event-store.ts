@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import { NotFoundError, ReservationRejectedError } from '../errors.js'
 import { type Executor, affected, inTransaction } from '../executor.js'
 import type { Event, EventStatus } from '../schema.js'
@@ -46,8 +47,8 @@ export interface EventStore {
   getByMessageIds(workflowId: string, topic: string, messageIds: readonly string[]): Promise<Event[]>
   /**
    * Reserves the listed events for `runId`, all or nothing: every id must name a pending event of that topic of
-   * this workflow. Otherwise throws {@link ReservationRejectedError} and reserves nothing (run it inside the
-   * caller's transaction, which then rolls back). Returns the number of events reserved.
+   * this workflow. Otherwise throws {@link ReservationRejectedError} and reserves nothing, also inside a caller's
+   * transaction that catches the error and goes on. Returns the number of events reserved.
    */
   reserve(workflowId: string, runId: string, reservations: readonly Reservation[], now: number): Promise<number>
   listReservedBy(runId: string): Promise<Event[]>
@@ -76,6 +77,20 @@ export interface EventStore {
     workflowId: string,
     options?: { status?: EventStatus; topic?: string; limit?: number },
   ): Promise<Array<Event & { topic: string }>>
+}
+
+/** Runs `fn` under a savepoint of the current transaction, rolling back to it when `fn` throws. */
+async function withSavepoint<T>(trx: Executor, name: string, fn: () => Promise<T>): Promise<T> {
+  await sql`savepoint ${sql.id(name)}`.execute(trx)
+  try {
+    const result = await fn()
+    await sql`release savepoint ${sql.id(name)}`.execute(trx)
+    return result
+  } catch (error) {
+    await sql`rollback to savepoint ${sql.id(name)}`.execute(trx)
+    await sql`release savepoint ${sql.id(name)}`.execute(trx)
+    throw error
+  }
 }
 
 /** Creates the {@link EventStore} over `db`. */
@@ -169,7 +184,9 @@ export function createEventStore(db: Executor): EventStore {
         .execute()
     },
     reserve(workflowId, runId, reservations, now) {
-      return inTransaction(db, async (trx) => {
+      // All or nothing even inside a caller's transaction that catches the rejection and goes on: a savepoint
+      // undoes the topics already reserved when a later one is rejected (or lost a race, on PostgreSQL).
+      return inTransaction(db, (trx) => withSavepoint(trx, 'ledgerflow_reserve', async () => {
         let total = 0
         for (const { topic, ids } of reservations) {
           const unique = [...new Set(ids)]
@@ -207,7 +224,7 @@ export function createEventStore(db: Executor): EventStore {
           total += unique.length
         }
         return total
-      })
+      }))
     },
     listReservedBy(runId) {
       return db

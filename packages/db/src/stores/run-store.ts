@@ -88,9 +88,13 @@ export function createRunStore(db: Executor): RunStore {
       return Number(row?.n ?? 0)
     },
     async transition(id, guard, set) {
+      const phases = guard.phase === undefined ? undefined : asList(guard.phase)
+      const statuses = guard.status === undefined ? undefined : asList(guard.status)
+      // An empty list matches nothing (and `in ()` is a syntax error on PostgreSQL).
+      if (phases?.length === 0 || statuses?.length === 0) return false
       let q = db.updateTable('handler_runs').set(set).where('id', '=', id)
-      if (guard.phase !== undefined) q = q.where('phase', 'in', asList(guard.phase))
-      if (guard.status !== undefined) q = q.where('status', 'in', asList(guard.status))
+      if (phases) q = q.where('phase', 'in', phases)
+      if (statuses) q = q.where('status', 'in', statuses)
       return affected(await q.executeTakeFirst()) === 1
     },
     async addCost(id, microdollars) {
