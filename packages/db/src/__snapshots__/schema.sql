@@ -2,7 +2,7 @@
 CREATE TABLE "consumer_wakeups" ("workflow_id" text not null references "workflows" ("id") on delete cascade, "consumer_name" text not null, "idle_after_sequence" bigint, "wake_at" bigint, "updated_at" bigint not null, constraint "consumer_wakeups_pk" primary key ("workflow_id", "consumer_name"));
 
 -- table events
-CREATE TABLE "events" ("id" text primary key, "topic_id" text not null, "workflow_id" text not null, "message_id" text not null, "title" text not null, "payload" text not null, "status" text not null check ("status" in ('pending', 'reserved', 'consumed', 'skipped', 'dead')), "reserved_by_run_id" text references "handler_runs" ("id"), "created_by_run_id" text references "handler_runs" ("id"), "attempt_number" integer default 1 not null check (attempt_number >= 1), "sequence" bigint not null check (sequence >= 1), "created_at" bigint not null, "updated_at" bigint not null, constraint "events_topic_fk" foreign key ("topic_id", "workflow_id") references "topics" ("id", "workflow_id"), constraint "events_topic_message_unique" unique ("topic_id", "message_id"), constraint "events_workflow_sequence_unique" unique ("workflow_id", "sequence"), constraint "events_message_id_not_empty" check (length(message_id) > 0), constraint "events_reserved_has_run" check (status <> 'reserved' or reserved_by_run_id is not null), constraint "events_pending_has_no_run" check (status <> 'pending' or reserved_by_run_id is null));
+CREATE TABLE "events" ("id" text primary key, "topic_id" text not null, "workflow_id" text not null, "message_id" text not null, "title" text not null, "payload" text not null, "status" text not null check ("status" in ('pending', 'reserved', 'consumed', 'skipped', 'dead')), "reserved_by_run_id" text, "created_by_run_id" text, "attempt_number" integer default 1 not null check (attempt_number >= 1), "sequence" bigint not null check (sequence >= 1), "created_at" bigint not null, "updated_at" bigint not null, constraint "events_topic_fk" foreign key ("topic_id", "workflow_id") references "topics" ("id", "workflow_id"), constraint "events_reserved_by_fk" foreign key ("reserved_by_run_id", "workflow_id") references "handler_runs" ("id", "workflow_id"), constraint "events_created_by_fk" foreign key ("created_by_run_id", "workflow_id") references "handler_runs" ("id", "workflow_id"), constraint "events_topic_message_unique" unique ("topic_id", "message_id"), constraint "events_workflow_sequence_unique" unique ("workflow_id", "sequence"), constraint "events_message_id_not_empty" check (length(message_id) > 0), constraint "events_reserved_has_run" check (status <> 'reserved' or reserved_by_run_id is not null), constraint "events_pending_has_no_run" check (status <> 'pending' or reserved_by_run_id is null));
 
 -- index events_pending_by_topic
 CREATE INDEX "events_pending_by_topic" on "events" ("topic_id", "sequence") where "status" = 'pending';
@@ -26,7 +26,7 @@ CREATE INDEX "handler_runs_retry_of" on "handler_runs" ("retry_of");
 CREATE INDEX "handler_runs_workflow_status" on "handler_runs" ("workflow_id", "status");
 
 -- table handler_state
-CREATE TABLE "handler_state" ("workflow_id" text not null references "workflows" ("id") on delete cascade, "handler_name" text not null, "state" text, "updated_at" bigint not null, "updated_by_run_id" text references "handler_runs" ("id"), constraint "handler_state_pk" primary key ("workflow_id", "handler_name"));
+CREATE TABLE "handler_state" ("workflow_id" text not null references "workflows" ("id") on delete cascade, "handler_name" text not null, "state" text, "updated_at" bigint not null, "updated_by_run_id" text, constraint "handler_state_pk" primary key ("workflow_id", "handler_name"), constraint "handler_state_run_fk" foreign key ("updated_by_run_id", "workflow_id") references "handler_runs" ("id", "workflow_id"));
 
 -- table ledgerflow_migration
 CREATE TABLE "ledgerflow_migration" ("name" varchar(255) not null primary key, "timestamp" varchar(255) not null);
@@ -36,6 +36,10 @@ CREATE TABLE "ledgerflow_migration_lock" ("id" varchar(255) not null primary key
 
 -- table mutations
 CREATE TABLE "mutations" ("id" text primary key, "handler_run_id" text not null unique, "workflow_id" text not null, "tool_namespace" text not null, "tool_method" text not null, "params" text not null, "idempotency_key" text not null unique, "status" text not null check ("status" in ('pending', 'in_flight', 'applied', 'failed', 'indeterminate', 'skipped')), "result" text, "error" text, "error_type" text check ("error_type" is null or "error_type" in ('auth', 'permission', 'network', 'logic', 'internal', 'indeterminate')), "ui_title" text, "reconcile_attempts" integer default 0 not null check (reconcile_attempts >= 0), "next_reconcile_at" bigint, "resolved_by" text, "resolved_at" bigint, "created_at" bigint not null, "updated_at" bigint not null, constraint "mutations_run_fk" foreign key ("handler_run_id", "workflow_id") references "handler_runs" ("id", "workflow_id"), constraint "mutations_resolution_pair" check ((resolved_by is null) = (resolved_at is null)));
+
+-- trigger mutations_applied_is_final
+CREATE TRIGGER mutations_applied_is_final before update on mutations when old.status = 'applied'
+      begin select raise(abort, 'ledgerflow: an applied mutation never changes'); end;
 
 -- index mutations_workflow_status
 CREATE INDEX "mutations_workflow_status" on "mutations" ("workflow_id", "status");

@@ -205,6 +205,19 @@ async function up(db: Kysely<unknown>): Promise<void> {
     .addCheckConstraint('mutations_resolution_pair', sql`(resolved_by is null) = (resolved_at is null)`)
     .execute()
   await db.schema.createIndex('mutations_workflow_status').on('mutations').columns(['workflow_id', 'status']).execute()
+  // SPEC §13.3: an applied ledger row never changes, whatever code runs against the database.
+  if (sqlite) {
+    await sql`create trigger mutations_applied_is_final before update on mutations when old.status = 'applied'
+      begin select raise(abort, 'ledgerflow: an applied mutation never changes'); end`.execute(db)
+  } else {
+    await sql`create function ledgerflow_mutation_applied_is_final() returns trigger language plpgsql as $$
+      begin
+        if old.status = 'applied' then raise exception 'ledgerflow: an applied mutation never changes'; end if;
+        return new;
+      end $$`.execute(db)
+    await sql`create trigger mutations_applied_is_final before update on mutations
+      for each row execute function ledgerflow_mutation_applied_is_final()`.execute(db)
+  }
 
   await db.schema
     .createTable('handler_state')
@@ -212,8 +225,9 @@ async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('handler_name', 'text', (c) => c.notNull())
     .addColumn('state', 'text')
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
-    .addColumn('updated_by_run_id', 'text', (c) => c.references('handler_runs.id'))
+    .addColumn('updated_by_run_id', 'text')
     .addPrimaryKeyConstraint('handler_state_pk', ['workflow_id', 'handler_name'])
+    .addForeignKeyConstraint('handler_state_run_fk', ['updated_by_run_id', 'workflow_id'], 'handler_runs', ['id', 'workflow_id'])
     .execute()
 
   await db.schema
@@ -236,14 +250,17 @@ async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('title', 'text', (c) => c.notNull())
     .addColumn('payload', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) => c.notNull().check(oneOf('status', EVENT_STATUS)))
-    .addColumn('reserved_by_run_id', 'text', (c) => c.references('handler_runs.id'))
-    .addColumn('created_by_run_id', 'text', (c) => c.references('handler_runs.id'))
+    .addColumn('reserved_by_run_id', 'text')
+    .addColumn('created_by_run_id', 'text')
     .addColumn('attempt_number', 'integer', (c) => c.notNull().defaultTo(1).check(sql`attempt_number >= 1`))
     .addColumn('sequence', 'bigint', (c) => c.notNull().check(sql`sequence >= 1`))
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     // The topic must belong to the same workflow as the event.
     .addForeignKeyConstraint('events_topic_fk', ['topic_id', 'workflow_id'], 'topics', ['id', 'workflow_id'])
+    // A run can only hold or publish events of its own workflow.
+    .addForeignKeyConstraint('events_reserved_by_fk', ['reserved_by_run_id', 'workflow_id'], 'handler_runs', ['id', 'workflow_id'])
+    .addForeignKeyConstraint('events_created_by_fk', ['created_by_run_id', 'workflow_id'], 'handler_runs', ['id', 'workflow_id'])
     .addUniqueConstraint('events_topic_message_unique', ['topic_id', 'message_id'])
     .addUniqueConstraint('events_workflow_sequence_unique', ['workflow_id', 'sequence'])
     .addCheckConstraint('events_message_id_not_empty', sql`length(message_id) > 0`)

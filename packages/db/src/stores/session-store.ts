@@ -53,7 +53,8 @@ export function createSessionStore(db: Executor): SessionStore {
       const result = await db
         .insertInto('script_runs')
         .values({ ...row, status: 'running', end_timestamp: null })
-        .onConflict((oc) => oc.doNothing())
+        // Only the "one open session per workflow" index may turn the insert into a no-op; an id clash still throws.
+        .onConflict((oc) => oc.column('workflow_id').where('end_timestamp', 'is', null).doNothing())
         .executeTakeFirst()
       return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1
     },
