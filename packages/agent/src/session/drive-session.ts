@@ -52,20 +52,47 @@ async function driveSessionUntraced(ctx: EngineContext, session: Session): Promi
   const lease = new LeaseKeeper(ctx, session)
   lease.start()
   try {
-    let script: LoadedScript
-    try {
-      script = await ctx.loadScript(session.script_id)
-    } catch (error) {
-      rethrowCrash(error)
-      const e = toEngineError(error)
-      return closeSession(ctx, session, { status: 'failed', error: e.message, errorType: e.type })
-    }
-    const stop = (await finishUnfinished(ctx, session, lease)) ?? (await runProducers(ctx, session, script, lease))
-    if (stop) return stopSession(ctx, session, stop)
-    return await consumerLoop(ctx, session, script, lease)
+    return await driveSteps(ctx, session, lease)
+  } catch (error) {
+    rethrowCrash(error)
+    return failUnexpectedly(ctx, session, error)
   } finally {
     lease.stop()
   }
+}
+
+/**
+ * A fault outside any run's own handling (the database, an engine bug) is `internal` (SPEC §8): the session closes
+ * failed and the workflow goes to `error`; the run it interrupted pauses, so nothing is left active without an owner,
+ * and `retry` continues it. If even that cannot be written, the error propagates and the lease lets recovery finish.
+ */
+async function failUnexpectedly(ctx: EngineContext, session: Session, error: unknown): Promise<SessionResult> {
+  const e = toEngineError(error)
+  const message = `internal error: ${e.message}`
+  try {
+    await ctx.db.transaction(async (tx) => {
+      for (const run of await tx.runs.listUnfinished(session.workflow_id)) {
+        if (run.status === 'active') await tx.runs.transition(run.id, { status: 'active' }, { status: 'paused', error: message, error_type: 'internal' })
+      }
+    })
+    return await closeSession(ctx, session, { status: 'failed', error: message, errorType: 'internal' })
+  } catch {
+    throw error
+  }
+}
+
+async function driveSteps(ctx: EngineContext, session: Session, lease: LeaseKeeper): Promise<SessionResult> {
+  let script: LoadedScript
+  try {
+    script = await ctx.loadScript(session.script_id)
+  } catch (error) {
+    rethrowCrash(error)
+    const e = toEngineError(error)
+    return closeSession(ctx, session, { status: 'failed', error: e.message, errorType: e.type })
+  }
+  const stop = (await finishUnfinished(ctx, session, lease)) ?? (await runProducers(ctx, session, script, lease))
+  if (stop) return stopSession(ctx, session, stop)
+  return consumerLoop(ctx, session, script, lease)
 }
 
 function stopSession(ctx: EngineContext, session: Session, stop: Stop): Promise<SessionResult> | SessionResult {

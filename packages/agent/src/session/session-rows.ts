@@ -174,7 +174,15 @@ export async function closeSession(ctx: EngineContext, session: Session, end: Se
   // CRASH WINDOW: every run is settled; a crash leaves the session open and recovery closes it.
   ctx.fault('session:before-close', { workflowId: session.workflow_id, sessionId: session.id })
   const now = ctx.clock.now()
+  const planned = parseProducerList(session)
   const workflowToError = await ctx.db.transaction(async (tx) => {
+    // The schedules of planned producers advanced when the session opened; any that did not get to run (a stop, a
+    // pause, an earlier failure) are due again, so no scheduled run is lost.
+    if (planned.length > 0) {
+      const ran = new Set((await tx.runs.listBySession(session.id)).filter((r) => r.handler_type === 'producer').map((r) => r.handler_name))
+      const missed = planned.filter((name) => !ran.has(name))
+      if (missed.length > 0) await tx.schedules.makeDue(session.workflow_id, now, missed)
+    }
     await tx.sessions.close(session.id, {
       status: end.status,
       error: end.error ?? null,
