@@ -49,14 +49,19 @@ afterEach(async () => {
   await provider.shutdown()
 })
 
-/** The finished spans as a tree of names: `parent > child > grandchild` paths, in start order. */
+/** The finished spans as a tree of names: `parent > child` paths, depth first, siblings in start order. */
 function paths(spans: readonly ReadableSpan[]): string[] {
-  const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]))
-  const pathOf = (s: ReadableSpan): string => {
-    const parent = s.parentSpanContext ? byId.get(s.parentSpanContext.spanId) : undefined
-    return parent ? `${pathOf(parent)} > ${s.name}` : s.name
-  }
-  return [...spans].sort((a, b) => hr(a.startTime) - hr(b.startTime)).map(pathOf)
+  const ids = new Set(spans.map((s) => s.spanContext().spanId))
+  const childrenOf = (parent: string | undefined) =>
+    spans
+      .filter((s) => (parent === undefined ? !s.parentSpanContext || !ids.has(s.parentSpanContext.spanId) : s.parentSpanContext?.spanId === parent))
+      .sort((a, b) => hr(a.startTime) - hr(b.startTime) || hr(a.endTime) - hr(b.endTime))
+  const walk = (parent: string | undefined, prefix: string): string[] =>
+    childrenOf(parent).flatMap((s) => {
+      const path = prefix ? `${prefix} > ${s.name}` : s.name
+      return [path, ...walk(s.spanContext().spanId, path)]
+    })
+  return walk(undefined, '')
 }
 
 function hr(t: [number, number]): number {

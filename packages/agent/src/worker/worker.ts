@@ -142,7 +142,8 @@ export class Worker {
       } catch (error) {
         this.#ctx.events.emit('worker:error', { error })
       }
-      this.#ctx.events.emit(due === 0 ? 'scheduler:tick:empty' : 'scheduler:tick', { due, started, nextWakeAt } as never)
+      if (due === 0) this.#ctx.events.emit('scheduler:tick:empty', { nextWakeAt })
+      else this.#ctx.events.emit('scheduler:tick', { due, started, nextWakeAt })
       // Only backoffs still running count: an expired one (its workflow no longer due) must not wake the loop at once,
       // again and again.
       const backoffEnds = [...this.#backoff.values()].map((b) => b.until).filter((t) => t > now)
