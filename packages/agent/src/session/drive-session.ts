@@ -112,8 +112,11 @@ function stopFor(result: HandlerResult): Stop | undefined {
       return { status: 'failed', message, errorType: result.errorType ?? 'internal' }
     case 'paused':
       return { status: 'suspended', message, errorType: result.errorType }
-    case 'waiting':
-      return { status: 'suspended', message: `run ${result.runId} waits until ${new Date(result.retryAt ?? 0).toISOString()}: ${message}`, errorType: result.errorType }
+    case 'waiting': {
+      const until = new Date(result.retryAt ?? 0).toISOString()
+      const why = result.error ? `: ${result.error}` : ''
+      return { status: 'suspended', message: `run ${result.runId} waits for a retry until ${until}${why}`, errorType: result.errorType }
+    }
     default:
       return { status: 'suspended', message: `run ${result.runId} was interrupted (${result.status})` }
   }

@@ -31,7 +31,7 @@ export interface RunStore {
    * Compare-and-set: applies `set` only when the run's phase and status match `guard`. Returns whether it applied.
    */
   transition(id: string, guard: RunGuard, set: HandlerRunUpdate): Promise<boolean>
-  /** Adds microdollars to the run's cost. */
+  /** Adds microdollars to the run's cost (and to its session's stored cost when that session is already closed). */
   addCost(id: string, microdollars: number): Promise<void>
   /** The run that retried `id`, if any. */
   findRetryOf(id: string): Promise<HandlerRun | undefined>
@@ -103,6 +103,14 @@ export function createRunStore(db: Executor): RunStore {
         .updateTable('handler_runs')
         .set((eb) => ({ cost: eb('cost', '+', microdollars) }))
         .where('id', '=', id)
+        .execute()
+      // A run can go on spending after its session closed (it continued in a later session): keep the closed
+      // session's stored cost equal to the sum of its runs. An open session sums its runs when it closes.
+      await db
+        .updateTable('script_runs')
+        .set((eb) => ({ cost: eb('cost', '+', microdollars) }))
+        .where('id', '=', (eb) => eb.selectFrom('handler_runs').select('script_run_id').where('id', '=', id))
+        .where('end_timestamp', 'is not', null)
         .execute()
     },
     findRetryOf(id) {
