@@ -18,7 +18,16 @@
  * })
  * ```
  */
-export { openDatabase, type LedgerflowDb, type LedgerflowTx, type OpenDatabaseOptions } from './open-database.js'
+export {
+  openDatabase,
+  type LedgerflowDb,
+  type LedgerflowTx,
+  type OpenDatabaseOptions,
+  type SqliteDatabaseOptions,
+  type PostgresDatabaseOptions,
+  type CommonDatabaseOptions,
+} from './open-database.js'
+export { DEFAULT_TRANSACTION_RETRY, type TransactionRetry } from './run-transaction.js'
 export { migrateToLatest, appliedMigrations, MIGRATION_TABLE, type MigrateOutcome } from './migrate.js'
 export { migrations, LATEST_MIGRATION } from './migrations/index.js'
 export { createStores, type Stores } from './stores/index.js'
@@ -33,7 +42,7 @@ export type { ScheduleDefinition } from './stores/producer-schedule-store.js'
 export * from './schema.js'
 export * from './errors.js'
 export { readJsonColumn, writeJsonColumn, type ColumnRef } from './json-column.js'
-export { isUniqueViolation, isConstraintViolation } from './dialects/errors.js'
+export { isUniqueViolation, isConstraintViolation, isTransientTransactionError } from './dialects/errors.js'
 export { isBusyError } from './dialects/sqlite-driver.js'
 export { dialectOf, type DialectName } from './dialects/detect.js'
 export type { Executor } from './executor.js'

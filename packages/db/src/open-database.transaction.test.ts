@@ -42,6 +42,7 @@ async function seedEverything(db: LedgerflowDb): Promise<World> {
 }
 
 const T = NOW + 1_000
+const withoutOrdinal = ({ ordinal: _ordinal, ...row }: ReturnType<typeof runRow>) => row
 type Write = [name: string, act: (s: Stores, w: World) => Promise<unknown>]
 
 /** One write per store function, each of which changes something in the seeded database. */
@@ -54,6 +55,7 @@ const WRITES: Write[] = [
   ['scripts.insert', (s) => s.scripts.insert(scriptRow('wf-1', 'v2', { version: 2 }))],
   ['sessions.open', (s) => s.sessions.open(sessionRow({ workflowId: 'wf-2', scriptId: 'wf-2-script-1' }, 's-new'))],
   ['sessions.close', (s, w) => s.sessions.close(w.sessionId, { status: 'suspended', now: T })],
+  ['sessions.stampStart', (s, w) => s.sessions.stampStart(w.sessionId, T, T + 30_000)],
   ['sessions.renewLease', (s, w) => s.sessions.renewLease(w.sessionId, 'worker-1', T + 30_000)],
   [
     'sessions.takeOverLease',
@@ -62,6 +64,7 @@ const WRITES: Write[] = [
   ],
   ['sessions.countRun', (s, w) => s.sessions.countRun(w.sessionId)],
   ['runs.insert', (s, w) => s.runs.insert(runRow(w, 'r-new', { ordinal: 3, ...runState('failed') }))],
+  ['runs.insertNext', (s, w) => s.runs.insertNext(withoutOrdinal(runRow(w, 'r-next', runState('failed'))))],
   ['runs.transition', (s, w) => s.runs.transition(w.runId, { phase: 'preparing' }, { phase: 'prepared' })],
   ['runs.addCost', (s, w) => s.runs.addCost(w.runId, 42)],
   ['logs.append', (s, w) => s.logs.append(w.runId, [{ timestamp: T, phase: 'preparing', level: 'info', message: 'hi' }], { maxLines: 10 })],

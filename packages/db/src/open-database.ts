@@ -4,30 +4,53 @@ import type { DialectName } from './dialects/detect.js'
 import { openPostgresKysely } from './dialects/postgres.js'
 import { openSqliteKysely } from './dialects/sqlite.js'
 import { migrateToLatest } from './migrate.js'
+import { DEFAULT_TRANSACTION_RETRY, type TransactionRetry, runTransaction } from './run-transaction.js'
 import type { Database } from './schema.js'
 import { type Stores, createStores } from './stores/index.js'
 
+/** Options of both backends. */
+export interface CommonDatabaseOptions {
+  /** Migrate to the latest schema on open. Default true. */
+  migrate?: boolean
+  /**
+   * Re-runs of `transaction` callbacks after a serialization failure or a deadlock (PostgreSQL). Default: 5 attempts
+   * in all, 5 ms base pause.
+   */
+  transactionRetry?: Partial<TransactionRetry>
+  /** Called with each error that made a transaction run again (for metrics and logs). */
+  onTransactionRetry?: (error: unknown, attempt: number) => void
+}
+
+/** A SQLite database. */
+export interface SqliteDatabaseOptions extends CommonDatabaseOptions {
+  /** Path of the SQLite file (created if missing), or `:memory:`. */
+  sqlite: string
+  /** `FULL` (default) survives power loss at every commit; `NORMAL` may lose the last commits. */
+  synchronous?: 'FULL' | 'NORMAL'
+  /** Start from a serialized image instead of the file (see `LedgerflowDb.serialize`). */
+  image?: Buffer
+}
+
+/** A PostgreSQL database (one schema of it). */
+export interface PostgresDatabaseOptions extends CommonDatabaseOptions {
+  /** PostgreSQL connection string. */
+  postgres: string
+  /** Schema to use; created if missing. Default `public`. */
+  schema?: string
+  /**
+   * Connections of this process's pool. Default 10: a worker runs 4 sessions at once by default; each holds at most
+   * one connection at a time, plus short ones for lease renewals, the scheduler and recovery.
+   */
+  poolSize?: number
+  /**
+   * Send parameterised statements as named prepared statements (parsed and planned once per connection). Default
+   * true; turn off behind a pooler that cannot keep them (pgbouncer before 1.21 in transaction mode).
+   */
+  preparedStatements?: boolean
+}
+
 /** Where the database lives. */
-export type OpenDatabaseOptions =
-  | {
-      /** Path of the SQLite file (created if missing), or `:memory:`. */
-      sqlite: string
-      /** `FULL` (default) survives power loss at every commit; `NORMAL` may lose the last commits. */
-      synchronous?: 'FULL' | 'NORMAL'
-      /** Start from a serialized image instead of the file (see `LedgerflowDb.serialize`). */
-      image?: Buffer
-      /** Migrate to the latest schema on open. Default true. */
-      migrate?: boolean
-    }
-  | {
-      /** PostgreSQL connection string. */
-      postgres: string
-      /** Schema to use; created if missing. Default `public`. */
-      schema?: string
-      /** Pool size. Default 10. */
-      poolSize?: number
-      migrate?: boolean
-    }
+export type OpenDatabaseOptions = SqliteDatabaseOptions | PostgresDatabaseOptions
 
 /** The stores bound to one transaction. */
 export type LedgerflowTx = Stores
@@ -41,6 +64,9 @@ export interface LedgerflowDb extends Stores {
   /**
    * Runs `fn` in one transaction (`BEGIN IMMEDIATE` on SQLite) with every store bound to it. Commits when `fn`
    * resolves, rolls back when it throws. Never await outside I/O inside: the transaction holds the write lock.
+   * On PostgreSQL a serialization failure or deadlock rolls the attempt back and runs `fn` AGAIN on a fresh
+   * transaction (bounded; see `transactionRetry`), so `fn` must be pure database work: no external calls, no
+   * events, nothing whose effect outside the database depends on how often it ran.
    */
   transaction<T>(fn: (tx: LedgerflowTx) => Promise<T>): Promise<T>
   /** SQLite only: the database as one buffer (a template for fast test databases). */
@@ -50,12 +76,15 @@ export interface LedgerflowDb extends Stores {
   close(): Promise<void>
 }
 
-function wrap(
-  kysely: Kysely<Database>,
-  dialect: DialectName,
-  schemaVersion: string | undefined,
-  native: BetterSqlite3.Database | undefined,
-): LedgerflowDb {
+interface WrapOptions {
+  dialect: DialectName
+  schemaVersion: string | undefined
+  native: BetterSqlite3.Database | undefined
+  retry: TransactionRetry
+  onRetry: ((error: unknown, attempt: number) => void) | undefined
+}
+
+function wrap(kysely: Kysely<Database>, { dialect, schemaVersion, native, retry, onRetry }: WrapOptions): LedgerflowDb {
   const stores = createStores(kysely)
   const db: LedgerflowDb = Object.create(stores, {
     dialect: { value: dialect, enumerable: true },
@@ -65,7 +94,7 @@ function wrap(
   return Object.assign(db, {
     kysely,
     transaction<T>(fn: (tx: LedgerflowTx) => Promise<T>) {
-      return kysely.transaction().execute((trx) => fn(createStores(trx)))
+      return runTransaction(kysely, (trx) => fn(createStores(trx)), retry, onRetry)
     },
     serialize() {
       if (!native) throw new Error('serialize() is only available on SQLite')
@@ -100,7 +129,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Ledger
     native = handle.native
     dialect = 'sqlite'
   } else {
-    const handle = await openPostgresKysely({ url: options.postgres, schema: options.schema, poolSize: options.poolSize })
+    const handle = await openPostgresKysely({
+      url: options.postgres,
+      schema: options.schema,
+      poolSize: options.poolSize,
+      preparedStatements: options.preparedStatements,
+    })
     kysely = handle.kysely
     dialect = 'postgres'
   }
@@ -115,5 +149,11 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Ledger
       throw error
     }
   }
-  return wrap(kysely, dialect, version, native)
+  return wrap(kysely, {
+    dialect,
+    schemaVersion: version,
+    native,
+    retry: { ...DEFAULT_TRANSACTION_RETRY, ...options.transactionRetry },
+    onRetry: options.onTransactionRetry,
+  })
 }

@@ -19,3 +19,20 @@ export function isConstraintViolation(error: unknown): boolean {
   if (typeof code !== 'string') return false
   return code.startsWith('SQLITE_CONSTRAINT') || /^23\d{3}$/.test(code)
 }
+
+/** SQLSTATEs after which PostgreSQL has rolled the transaction back and re-running it may succeed. */
+const TRANSIENT_SQLSTATES = new Set(['40001', '40P01'])
+
+/**
+ * True when `error` (or an error in its `cause` chain) is a serialization failure (40001) or a deadlock (40P01): the
+ * server rolled the whole transaction back, and running it again from the start may succeed.
+ */
+export function isTransientTransactionError(error: unknown): boolean {
+  let e: unknown = error
+  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && TRANSIENT_SQLSTATES.has(code)) return true
+    e = (e as { cause?: unknown }).cause
+  }
+  return false
+}

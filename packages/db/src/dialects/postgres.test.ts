@@ -1,12 +1,13 @@
 /**
  * The PostgreSQL dialect: each database lives in its own schema (every pooled connection uses it, the first one
- * too), and introspection (which every migration run does) only looks at that schema, so other sessions creating and
+ * too, set at connect time), parameterised statements are prepared once per connection, and introspection (which every migration run does) only looks at that schema, so other sessions creating and
  * dropping schemas meanwhile cannot break it.
  */
 import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { LedgerflowDb } from '../index.js'
+import { type LedgerflowDb, openDatabase } from '../index.js'
 import { POSTGRES_SKIP_MESSAGE, POSTGRES_URL, openPostgresTestDb } from '../test-helpers/backends.js'
+import { statementName } from './postgres.js'
 
 const url = POSTGRES_URL
 
@@ -47,6 +48,35 @@ if (url === undefined) {
       )
       expect(new Set(seen.map((r) => r.pid)).size).toBe(4)
       expect(seen.every((r) => r.s === schema)).toBe(true)
+    })
+
+    it('puts the schema on the search path at connect time and keeps the server options the URL sets', async () => {
+      const { db, schema } = await open(1)
+      const { rows } = await sql<{ s: string; sc: string }>`select current_schema() as s, current_setting('synchronous_commit') as sc`.execute(db.kysely)
+      // The test URL asks for synchronous_commit=off (test-helpers/backends.ts); the schema came on top of it.
+      expect(rows).toEqual([{ s: schema, sc: 'off' }])
+    })
+
+    it('prepares each parameterised statement once per connection, unless told not to', async () => {
+      const { db, schema } = await open(1)
+      // Statements prepared on one connection while one new statement runs three times.
+      const prepared = (on: LedgerflowDb) =>
+        on.kysely.transaction().execute(async (trx) => {
+          const count = async () => (await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(trx)).rows[0]!.n
+          const before = await count()
+          for (let i = 0; i < 3; i++) await trx.selectFrom('workflows').select('id').where('id', '=', `wf-${i}`).execute()
+          return (await count()) - before
+        })
+      expect(await prepared(db)).toBe(1)
+      const plain = await openDatabase({ postgres: url!, schema, poolSize: 1, migrate: false, preparedStatements: false })
+      cleanups.push(() => plain.close())
+      expect(await prepared(plain)).toBe(0)
+    })
+
+    it('names statements by their text, the same way every time', () => {
+      expect(statementName('select 1 where x = $1')).toBe(statementName('select 1 where x = $1'))
+      expect(statementName('select 1 where x = $1')).not.toBe(statementName('select 2 where x = $1'))
+      expect(statementName('select 1')).toMatch(/^lf_[0-9a-z]+$/)
     })
 
     it('keeps two databases of one server apart', async () => {

@@ -15,6 +15,12 @@ export interface PostgresOptions {
   schema?: string
   /** Pool size. Default 10. */
   poolSize?: number
+  /**
+   * Send parameterised statements as named prepared statements, so each connection parses and plans each statement
+   * once. Default true; turn off behind a connection pooler that cannot keep prepared statements (pgbouncer before
+   * 1.21 in transaction mode).
+   */
+  preparedStatements?: boolean
 }
 
 const INT8_OID = 20
@@ -40,19 +46,75 @@ export interface PostgresHandle {
   pool: pg.Pool
 }
 
+/** A schema name that can go into the connection's startup options as it is. */
+const PLAIN_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/**
+ * The pool's connection config. The schema becomes the `search_path` of every connection through the startup
+ * `options` (no extra statement per connection, and set before any query can run), merged with options the URL has.
+ */
+function connectionConfig(options: PostgresOptions, schema: string): { config: pg.PoolConfig; setPathByQuery: boolean } {
+  const config: pg.PoolConfig = { connectionString: options.url, max: options.poolSize ?? 10, types }
+  if (schema === 'public') return { config, setPathByQuery: false }
+  if (!PLAIN_IDENTIFIER.test(schema) || !URL.canParse(options.url)) return { config, setPathByQuery: true }
+  // pg lets the URL's parameters win over the config's: move the URL's own options into the merged value.
+  const url = new URL(options.url)
+  const fromUrl = url.searchParams.get('options')
+  url.searchParams.delete('options')
+  const merged = `${fromUrl ? `${fromUrl} ` : ''}-c search_path=${schema}`
+  return { config: { ...config, connectionString: url.toString(), options: merged }, setPathByQuery: false }
+}
+
+/** A short, stable name for a statement's text (FNV-1a, 64 bits). Pure. */
+export function statementName(text: string): string {
+  let hash = 0xcbf29ce484222325n
+  for (let i = 0; i < text.length; i++) {
+    hash ^= BigInt(text.charCodeAt(i))
+    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn
+  }
+  return `lf_${hash.toString(36)}`
+}
+
+/**
+ * The pool as kysely sees it, with every parameterised statement sent as a named prepared statement: PostgreSQL
+ * parses and plans it once per connection instead of at every execution (fewer server CPU cycles per statement,
+ * same round trips). Statements without parameters (BEGIN, COMMIT, DDL) go as they are.
+ */
+function preparingPool(pool: pg.Pool): pg.Pool {
+  const prepare = (client: pg.PoolClient): pg.PoolClient => {
+    const query = client.query.bind(client) as (...args: unknown[]) => Promise<pg.QueryResult>
+    return new Proxy(client, {
+      get(target, key, receiver) {
+        if (key !== 'query') return Reflect.get(target, key, receiver)
+        return (text: unknown, values?: unknown[]) =>
+          typeof text === 'string' && Array.isArray(values) && values.length > 0 ? query({ name: statementName(text), text, values }) : query(text, values)
+      },
+    })
+  }
+  return new Proxy(pool, {
+    get(target, key, receiver) {
+      if (key !== 'connect') return Reflect.get(target, key, receiver)
+      return async () => prepare(await target.connect())
+    },
+  })
+}
+
 /** Opens a pool (creating the schema if needed) and a kysely instance over it. */
 export async function openPostgresKysely(options: PostgresOptions): Promise<PostgresHandle> {
   const schema = options.schema ?? 'public'
-  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, types })
+  const { config, setPathByQuery } = connectionConfig(options, schema)
+  const pool = new pg.Pool(config)
   pool.on('error', () => {
     // An idle client lost its connection; the pool replaces it. Queries in flight get their own error.
   })
-  if (schema !== 'public') {
+  if (setPathByQuery) {
     // Registered before the first connection so that every client, the first one included, sets its search_path
     // before any query of its user runs (a client runs its queries in order).
     pool.on('connect', (client) => {
       client.query(`set search_path to ${pg.escapeIdentifier(schema)}`).catch(() => {})
     })
+  }
+  if (schema !== 'public') {
     const client = await pool.connect()
     try {
       await client.query(`create schema if not exists ${pg.escapeIdentifier(schema)}`)
@@ -60,6 +122,7 @@ export async function openPostgresKysely(options: PostgresOptions): Promise<Post
       client.release()
     }
   }
-  const kysely = new Kysely<Database>({ dialect: new LedgerflowPostgresDialect({ pool }) })
+  const dialectPool = options.preparedStatements === false ? pool : preparingPool(pool)
+  const kysely = new Kysely<Database>({ dialect: new LedgerflowPostgresDialect({ pool: dialectPool }) })
   return { kysely, pool }
 }

@@ -1,3 +1,5 @@
+import { sql } from 'kysely'
+import { isSqlite } from '../dialects/detect.js'
 import type { Executor } from '../executor.js'
 import type { ConsumerWakeup } from '../schema.js'
 
@@ -19,15 +21,29 @@ export function createConsumerWakeupStore(db: Executor): ConsumerWakeupStore {
       return db.selectFrom('consumer_wakeups').selectAll().where('workflow_id', '=', workflowId).orderBy('consumer_name').execute()
     },
     async set(workflowId, consumerName, { idleAfterSequence, wakeAt, now }) {
+      const row = { workflow_id: workflowId, consumer_name: consumerName, idle_after_sequence: idleAfterSequence, wake_at: wakeAt, updated_at: now }
+      if (!isSqlite(db)) {
+        // One round trip: the upsert runs as a data-modifying CTE. The UPDATE cannot see the CTE's row (one snapshot),
+        // so the earliest wake-up is taken over the other consumers' rows plus the new value.
+        await db
+          .with('upserted', (qb) =>
+            qb
+              .insertInto('consumer_wakeups')
+              .values(row)
+              .onConflict((oc) => oc.columns(['workflow_id', 'consumer_name']).doUpdateSet({ idle_after_sequence: idleAfterSequence, wake_at: wakeAt, updated_at: now }))
+              .returning('workflow_id'),
+          )
+          .updateTable('workflows')
+          .set({
+            consumer_sleep_until: sql<number | null>`(select min(w) from (select wake_at as w from consumer_wakeups where workflow_id = ${workflowId} and consumer_name <> ${consumerName} union all select cast(${wakeAt} as bigint)) as x)`,
+          })
+          .where('id', '=', workflowId)
+          .execute()
+        return
+      }
       await db
         .insertInto('consumer_wakeups')
-        .values({
-          workflow_id: workflowId,
-          consumer_name: consumerName,
-          idle_after_sequence: idleAfterSequence,
-          wake_at: wakeAt,
-          updated_at: now,
-        })
+        .values(row)
         .onConflict((oc) =>
           oc
             .columns(['workflow_id', 'consumer_name'])

@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError, ReservationRejectedError } from '../errors.js'
 import { type Executor, affected, inTransaction } from '../executor.js'
 import type { Event, EventStatus } from '../schema.js'
@@ -79,22 +79,16 @@ export interface EventStore {
   ): Promise<Array<Event & { topic: string }>>
 }
 
-/** Runs `fn` under a savepoint of the current transaction, rolling back to it when `fn` throws. */
-async function withSavepoint<T>(trx: Executor, name: string, fn: () => Promise<T>): Promise<T> {
-  await sql`savepoint ${sql.id(name)}`.execute(trx)
-  try {
-    const result = await fn()
-    await sql`release savepoint ${sql.id(name)}`.execute(trx)
-    return result
-  } catch (error) {
-    await sql`rollback to savepoint ${sql.id(name)}`.execute(trx)
-    await sql`release savepoint ${sql.id(name)}`.execute(trx)
-    throw error
-  }
-}
+/** Events per multi-row insert of `publish` (12 parameters each: well under SQLite's and PostgreSQL's limits). */
+const PUBLISH_BATCH = 500
 
 /** Creates the {@link EventStore} over `db`. */
 export function createEventStore(db: Executor): EventStore {
+  /** The id of a workflow's topic, as a scalar subquery (null when there is no such topic). */
+  function topicIdOf(exec: Executor, workflowId: string, name: string) {
+    return exec.selectFrom('topics').select('id').where('workflow_id', '=', workflowId).where('name', '=', name)
+  }
+
   async function topicId(exec: Executor, workflowId: string, name: string): Promise<string | undefined> {
     const row = await exec
       .selectFrom('topics')
@@ -119,39 +113,44 @@ export function createEventStore(db: Executor): EventStore {
           .execute()
         const idByName = new Map(topics.map((t) => [t.name, t.id]))
         for (const name of names) if (!idByName.has(name)) throw new NotFoundError('topic', `${workflowId}/${name}`)
-        let sequence = await trx
+        const first = await trx
           .updateTable('workflows')
           .set((eb) => ({ event_sequence: eb('event_sequence', '+', events.length) }))
           .where('id', '=', workflowId)
           .returning('event_sequence')
           .executeTakeFirstOrThrow()
           .then((r) => Number(r.event_sequence) - events.length + 1)
-        for (const e of events) {
-          const result = await trx
+        // One multi-row insert per batch (one round trip instead of one per event). A duplicate (an existing messageId,
+        // or a repeat inside the batch) is skipped by the unique index and leaves a gap: sequences are monotonic, not
+        // dense. The first write wins.
+        for (let from = 0; from < events.length; from += PUBLISH_BATCH) {
+          const batch = events.slice(from, from + PUBLISH_BATCH)
+          const rows = await trx
             .insertInto('events')
-            .values({
-              id: e.id,
-              topic_id: idByName.get(e.topic)!,
-              workflow_id: workflowId,
-              message_id: e.messageId,
-              title: e.title,
-              payload: e.payload,
-              status: 'pending',
-              reserved_by_run_id: null,
-              created_by_run_id: e.createdByRunId,
-              sequence,
-              created_at: now,
-              updated_at: now,
-            })
+            .values(
+              batch.map((e, i) => ({
+                id: e.id,
+                topic_id: idByName.get(e.topic)!,
+                workflow_id: workflowId,
+                message_id: e.messageId,
+                title: e.title,
+                payload: e.payload,
+                status: 'pending' as const,
+                reserved_by_run_id: null,
+                created_by_run_id: e.createdByRunId,
+                sequence: first + from + i,
+                created_at: now,
+                updated_at: now,
+              })),
+            )
             .onConflict((oc) => oc.columns(['topic_id', 'message_id']).doNothing())
-            .executeTakeFirst()
-          if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 1) {
-            outcome.inserted.push({ id: e.id, topic: e.topic, messageId: e.messageId, sequence })
-          } else {
-            outcome.duplicates.push({ topic: e.topic, messageId: e.messageId })
+            .returning('id')
+            .execute()
+          const inserted = new Set(rows.map((r) => r.id))
+          for (const [i, e] of batch.entries()) {
+            if (inserted.has(e.id)) outcome.inserted.push({ id: e.id, topic: e.topic, messageId: e.messageId, sequence: first + from + i })
+            else outcome.duplicates.push({ topic: e.topic, messageId: e.messageId })
           }
-          // Gaps are fine: sequences are monotonic, not dense.
-          sequence++
         }
         return outcome
       })
@@ -159,13 +158,13 @@ export function createEventStore(db: Executor): EventStore {
     get(id) {
       return db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst()
     },
-    async peekPending(workflowId, topic, limit) {
-      const id = await topicId(db, workflowId, topic)
-      if (id === undefined) return []
+    peekPending(workflowId, topic, limit) {
+      // One round trip: the topic's id comes from a scalar subquery (an init plan), so the partial index on
+      // (topic_id, sequence) still serves the order and the limit however many events are pending.
       return db
         .selectFrom('events')
         .selectAll()
-        .where('topic_id', '=', id)
+        .where('topic_id', '=', topicIdOf(db, workflowId, topic))
         .where('status', '=', 'pending')
         .orderBy('sequence')
         .limit(limit)
@@ -173,34 +172,33 @@ export function createEventStore(db: Executor): EventStore {
     },
     async getByMessageIds(workflowId, topic, messageIds) {
       if (messageIds.length === 0) return []
-      const id = await topicId(db, workflowId, topic)
-      if (id === undefined) return []
       return db
         .selectFrom('events')
         .selectAll()
-        .where('topic_id', '=', id)
+        .where('topic_id', '=', topicIdOf(db, workflowId, topic))
         .where('message_id', 'in', [...new Set(messageIds)])
         .orderBy('sequence')
         .execute()
     },
     reserve(workflowId, runId, reservations, now) {
-      // All or nothing even inside a caller's transaction that catches the rejection and goes on: a savepoint
-      // undoes the topics already reserved when a later one is rejected (or lost a race, on PostgreSQL).
-      return inTransaction(db, (trx) => withSavepoint(trx, 'ledgerflow_reserve', async () => {
-        let total = 0
+      // All or nothing, even inside a caller's transaction that catches the rejection and goes on: every topic is
+      // checked before anything is written. The rows checked are locked (FOR UPDATE on PostgreSQL; SQLite's write
+      // transaction already excludes everyone), so no concurrent reservation can take one between check and write.
+      return inTransaction(db, async (trx) => {
+        const eventIds: string[] = []
         for (const { topic, ids } of reservations) {
           const unique = [...new Set(ids)]
           if (unique.length === 0) continue
-          const id = await topicId(trx, workflowId, topic)
-          if (id === undefined) {
+          let query = trx
+            .selectFrom('events')
+            .select(['id', 'message_id', 'status', 'reserved_by_run_id'])
+            .where('topic_id', '=', topicIdOf(trx, workflowId, topic))
+            .where('message_id', 'in', unique)
+          if (!isSqlite(trx)) query = query.forUpdate()
+          const found = await query.execute()
+          if (found.length === 0 && (await topicId(trx, workflowId, topic)) === undefined) {
             throw new ReservationRejectedError(topic, [{ messageId: unique[0]!, reason: 'is in a topic this workflow does not have' }])
           }
-          const found = await trx
-            .selectFrom('events')
-            .select(['message_id', 'status', 'reserved_by_run_id'])
-            .where('topic_id', '=', id)
-            .where('message_id', 'in', unique)
-            .execute()
           const byMessage = new Map(found.map((f) => [f.message_id, f]))
           const problems: Array<{ messageId: string; reason: string }> = []
           for (const messageId of unique) {
@@ -210,21 +208,28 @@ export function createEventStore(db: Executor): EventStore {
             else if (f.status !== 'pending') problems.push({ messageId, reason: `is ${f.status}, not pending` })
           }
           if (problems.length > 0) throw new ReservationRejectedError(topic, problems)
-          const result = await trx
-            .updateTable('events')
-            .set({ status: 'reserved', reserved_by_run_id: runId, updated_at: now })
-            .where('topic_id', '=', id)
-            .where('message_id', 'in', unique)
-            .where('status', '=', 'pending')
-            .executeTakeFirst()
-          // A concurrent reservation (PostgreSQL) may have taken one between the check and the update.
-          if (affected(result) !== unique.length) {
-            throw new ReservationRejectedError(topic, [{ messageId: unique.join(','), reason: 'was reserved concurrently' }])
-          }
-          total += unique.length
+          eventIds.push(...found.map((f) => f.id))
         }
-        return total
-      }))
+        if (eventIds.length === 0) return 0
+        // Every row is locked and pending; the count guard keeps even an impossible partial write from happening.
+        const result = await trx
+          .updateTable('events')
+          .set({ status: 'reserved', reserved_by_run_id: runId, updated_at: now })
+          .where('id', 'in', eventIds)
+          .where('status', '=', 'pending')
+          .where((eb) =>
+            eb(
+              eb.selectFrom('events as p').select((p) => p.fn.countAll<number>().as('n')).where('p.id', 'in', eventIds).where('p.status', '=', 'pending'),
+              '=',
+              eventIds.length,
+            ),
+          )
+          .executeTakeFirst()
+        if (affected(result) !== eventIds.length) {
+          throw new ReservationRejectedError(reservations[0]!.topic, [{ messageId: eventIds.join(','), reason: 'was reserved concurrently' }])
+        }
+        return eventIds.length
+      })
     },
     listReservedBy(runId) {
       return db

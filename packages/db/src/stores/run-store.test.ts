@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest'
 import { defineStoreSuite } from '../test-helpers/backends.js'
-import { NOW, runState, seedRun, seedSession, seedWorkflow, seedWorld, sessionState } from '../test-helpers/seed.js'
+import { NOW, runRow, runState, seedRun, seedSession, seedWorkflow, seedWorld, sessionState } from '../test-helpers/seed.js'
 
 defineStoreSuite('run store: transition', (env) => {
   it('returns false and changes nothing when the phase guard does not match', async () => {
@@ -86,6 +86,31 @@ defineStoreSuite('run store: reads and counters', (env) => {
     expect(await db.runs.nextOrdinal('empty-session')).toBe(1)
     expect(await db.runs.countConsumerRuns(sessionId)).toBe(2)
     expect(await db.runs.countConsumerRuns('empty-session')).toBe(0)
+  })
+
+  it('inserts the next run of a session with the next ordinal and counts it in the session', async () => {
+    const { db } = env()
+    const w = await seedWorkflow(db)
+    const sessionId = await seedSession(db, w)
+    const { ordinal: _ordinal, ...row } = runRow({ ...w, sessionId }, 'first', runState('committed'))
+    expect(await db.runs.insertNext(row)).toBe(1)
+    expect(await db.runs.insertNext({ ...row, id: 'second', ...runState('active', 'preparing') })).toBe(2)
+    expect((await db.runs.listBySession(sessionId)).map((r) => [r.id, r.ordinal])).toEqual([
+      ['first', 1],
+      ['second', 2],
+    ])
+    expect((await db.sessions.get(sessionId))?.handler_run_count).toBe(2)
+  })
+
+  it('inserts nothing and counts nothing when the next run breaks a constraint', async () => {
+    const { db } = env()
+    const w = await seedWorld(db)
+    const { ordinal: _ordinal, ...row } = runRow(w, 'second-active')
+    // The seeded run is still active: a second unfinished run of the workflow is refused.
+    await expect(db.transaction((tx) => tx.runs.insertNext(row))).rejects.toThrow()
+    await expect(db.runs.insertNext(row)).rejects.toThrow()
+    expect((await db.runs.listBySession(w.sessionId)).map((r) => r.id)).toEqual([w.runId])
+    expect((await db.sessions.get(w.sessionId))?.handler_run_count).toBe(0)
   })
 
   it('lists unfinished runs of a workflow and its runs newest first, filtered by status', async () => {

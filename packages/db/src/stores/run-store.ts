@@ -1,4 +1,7 @@
-import { type Executor, affected } from '../executor.js'
+import { sql } from 'kysely'
+import { isSqlite } from '../dialects/detect.js'
+import { NotFoundError } from '../errors.js'
+import { type Executor, affected, inTransaction } from '../executor.js'
 import {
   type HandlerRun,
   type HandlerRunUpdate,
@@ -17,6 +20,12 @@ export interface RunGuard {
 /** Reads and guarded transitions of `handler_runs`. */
 export interface RunStore {
   insert(row: NewHandlerRun): Promise<void>
+  /**
+   * Inserts a run as the next one of its session: the ordinal is the session's highest + 1 and the session's
+   * `handler_run_count` goes up by one, computed by the database (one statement on PostgreSQL, a transaction of two
+   * on SQLite). Returns the ordinal.
+   */
+  insertNext(row: Omit<NewHandlerRun, 'ordinal'>): Promise<number>
   get(id: string): Promise<HandlerRun | undefined>
   /** Runs of a session in the order they were created. */
   listBySession(sessionId: string): Promise<HandlerRun[]>
@@ -44,6 +53,35 @@ export function createRunStore(db: Executor): RunStore {
   return {
     async insert(row) {
       await db.insertInto('handler_runs').values(row).execute()
+    },
+    async insertNext(row) {
+      const values = {
+        ...row,
+        ordinal: db
+          .selectFrom('handler_runs as o')
+          .select((eb) => sql<number>`coalesce(max(${eb.ref('o.ordinal')}), 0) + 1`.as('next'))
+          .where('o.script_run_id', '=', row.script_run_id),
+      }
+      if (!isSqlite(db)) {
+        const counted = await db
+          .with('inserted', (qb) => qb.insertInto('handler_runs').values(values).returning(['ordinal', 'script_run_id']))
+          .updateTable('script_runs')
+          .set((eb) => ({ handler_run_count: eb('handler_run_count', '+', 1) }))
+          .where('id', '=', row.script_run_id)
+          .returning((eb) => eb.selectFrom('inserted').select('inserted.ordinal').as('ordinal'))
+          .executeTakeFirst()
+        if (!counted) throw new NotFoundError('session', row.script_run_id)
+        return Number(counted.ordinal)
+      }
+      return inTransaction(db, async (trx) => {
+        const inserted = await trx.insertInto('handler_runs').values(values).returning('ordinal').executeTakeFirstOrThrow()
+        await trx
+          .updateTable('script_runs')
+          .set((eb) => ({ handler_run_count: eb('handler_run_count', '+', 1) }))
+          .where('id', '=', row.script_run_id)
+          .execute()
+        return Number(inserted.ordinal)
+      })
     },
     get(id) {
       return db.selectFrom('handler_runs').selectAll().where('id', '=', id).executeTakeFirst()

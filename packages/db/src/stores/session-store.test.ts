@@ -131,6 +131,17 @@ defineStoreSuite('session store: leases', (env) => {
     expect(await db.sessions.renewLease(id, 'worker-1', NOW + 60_000)).toBe(false)
   })
 
+  it('restamps the start and lease of an open session and leaves a closed one alone', async () => {
+    const { db } = env()
+    const w = await seedWorkflow(db)
+    const open = await seedSession(db, w, 's')
+    expect(await db.sessions.stampStart(open, NOW + 5, NOW + 30_005)).toBe(true)
+    expect(await db.sessions.get(open)).toMatchObject({ start_timestamp: NOW + 5, lease_expires_at: NOW + 30_005 })
+    const closed = await seedSession(db, w, 'closed', sessionState('completed'))
+    expect(await db.sessions.stampStart(closed, NOW + 5, NOW + 30_005)).toBe(false)
+    expect((await db.sessions.get(closed))?.start_timestamp).toBe(NOW)
+  })
+
   it('takes over a lease only while it is exactly as observed', async () => {
     const { db } = env()
     const w = await seedWorkflow(db)

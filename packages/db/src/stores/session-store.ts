@@ -37,6 +37,11 @@ export interface SessionStore {
    * Returns false when it was not running.
    */
   close(id: string, close: SessionClose): Promise<boolean>
+  /**
+   * Sets the start time and lease expiry of an open session (for the transaction that just opened it: its insert may
+   * have waited for the previous session's close to commit, after the start time was read).
+   */
+  stampStart(id: string, startTimestamp: number, leaseExpiresAt: number): Promise<boolean>
   /** Extends the lease if `owner` still holds it. */
   renewLease(id: string, owner: string, leaseExpiresAt: number): Promise<boolean>
   takeOverLease(id: string, takeover: LeaseTakeover): Promise<boolean>
@@ -120,6 +125,15 @@ export function createSessionStore(db: Executor): SessionStore {
         }))
         .where('id', '=', id)
         .where('status', '=', 'running')
+        .executeTakeFirst()
+      return affected(result) === 1
+    },
+    async stampStart(id, startTimestamp, leaseExpiresAt) {
+      const result = await db
+        .updateTable('script_runs')
+        .set({ start_timestamp: startTimestamp, lease_expires_at: leaseExpiresAt })
+        .where('id', '=', id)
+        .where('end_timestamp', 'is', null)
         .executeTakeFirst()
       return affected(result) === 1
     },
