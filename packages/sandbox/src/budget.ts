@@ -24,6 +24,8 @@ export class Budget {
   constructor(
     private readonly limits: SandboxLimits,
     private readonly signal?: AbortSignal,
+    /** A second abort source the interrupt handler can read while the guest runs (a flag shared across threads). */
+    private readonly aborted?: () => boolean,
   ) {}
 
   /** Guest code starts (or resumes) running. */
@@ -53,7 +55,7 @@ export class Budget {
       return limitError('sandbox_timeout', `The script ran for more than ${this.limits.timeoutMs} ms of CPU time`)
     }
     if (this.wallTime() > this.limits.wallTimeoutMs) return wallTimeoutError(this.limits)
-    if (this.signal?.aborted === true) return abortedError()
+    if (this.signal?.aborted === true || this.aborted?.() === true) return abortedError()
     return undefined
   }
 }

@@ -2,11 +2,13 @@
  * Checks an {@link EvaluationRequest} before any instance is created and turns it into an {@link EvaluationPlan}.
  */
 import { limitError } from './errors.js'
+import type { HostReply } from './host-calls.js'
 import { resolveLimits } from './limits.js'
 import type {
   ConsoleLevel,
   EvaluationRequest,
   HandlerRef,
+  HostCall,
   HostCallHandler,
   SandboxErrorData,
   SandboxLimits,
@@ -28,9 +30,16 @@ export interface EvaluationPlan {
   /** Tool namespaces and their methods, in a stable order. */
   globals: GlobalEntries
   host: HostCallHandler
+  /** Answers host calls instead of `host` (a worker thread forwards them to the thread that owns `host`). */
+  reply?: ((call: HostCall) => Promise<HostReply>) | undefined
   onConsole?: ((level: ConsoleLevel, message: string) => void) | undefined
   limits: SandboxLimits
   signal?: AbortSignal | undefined
+  /**
+   * Read by the interrupt handler while guest code runs: a worker thread cannot receive the calling thread's abort
+   * message until the guest yields, so the calling thread also raises a shared flag.
+   */
+  isAborted?: (() => boolean) | undefined
 }
 
 /** Either a plan or the reason the request cannot run. */

@@ -39,7 +39,7 @@ export class Evaluation implements InstanceBinding {
   ) {
     this.scriptLines = plan.code.split('\n').length
     this.calls = new HostCalls(plan, this)
-    this.budget = new Budget(plan.limits, plan.signal)
+    this.budget = new Budget(plan.limits, plan.signal, plan.isAborted)
   }
 
   /** Runs the evaluation to its outcome. The caller disposes the instance afterwards. */

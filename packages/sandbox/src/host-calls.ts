@@ -7,7 +7,38 @@ import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten-core'
 import { limitError, toHostErrorData } from './errors.js'
 import type { EvaluationPlan } from './evaluation-plan.js'
 import { firstWorkflowPosition } from './marshal.js'
-import type { HostCall, HostErrorData, JsonValue, SandboxErrorData } from './types.js'
+import type { HostCall, HostCallHandler, HostErrorData, JsonValue, SandboxErrorData } from './types.js'
+
+/**
+ * A host call's answer as plain data: the JSON text of the tool's value, `undefined`, or the host error as data.
+ * It is computed where the host handler runs (the calling thread) and may cross a thread boundary.
+ */
+export type HostReply = { kind: 'value'; json: string } | { kind: 'undefined' } | { kind: 'error'; error: HostErrorData }
+
+/**
+ * Calls `host` and turns what it returns or throws into a {@link HostReply}. Never throws. A value JSON cannot
+ * represent becomes an `internal` TypeError, as if the tool had thrown it.
+ */
+export async function replyOf(host: HostCallHandler, call: HostCall): Promise<HostReply> {
+  let value: JsonValue | undefined
+  try {
+    value = await host(call)
+  } catch (error) {
+    return { kind: 'error', error: toHostErrorData(error) }
+  }
+  if (value === undefined) return { kind: 'undefined' }
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value)
+  } catch {
+    json = undefined
+  }
+  if (typeof json !== 'string') {
+    const error = Object.assign(new TypeError(`${call.namespace}.${call.method} returned a value that is not JSON`), { type: 'internal' })
+    return { kind: 'error', error: toHostErrorData(error) }
+  }
+  return { kind: 'value', json }
+}
 
 /** What {@link HostCalls} needs from the evaluation it belongs to. */
 export interface HostCallOwner {
@@ -58,15 +89,11 @@ export class HostCalls {
     const call: HostCall = { namespace, method, input: JSON.parse(json) as JsonValue, index }
     if (callSite !== undefined) call.callSite = callSite
     this.resolvers.set(index, resolveHandle.dup())
-    let pending: Promise<JsonValue | undefined>
-    try {
-      pending = Promise.resolve(this.plan.host(call))
-    } catch (error) {
-      pending = Promise.reject(error)
-    }
-    pending.then(
-      (value) => this.settle(index, this.encodeValue(call, value)),
-      (error: unknown) => this.settle(index, this.encodeError(call, error)),
+    // A plan may bring its own transport (a worker thread asks the calling thread); the reply is the same data.
+    const reply = this.plan.reply ? this.plan.reply(call) : replyOf(this.plan.host, call)
+    reply.then(
+      (r) => this.settle(index, this.encode(call, r)),
+      (error: unknown) => this.settle(index, this.encode(call, { kind: 'error', error: toHostErrorData(error) })),
     )
   }
 
@@ -89,29 +116,20 @@ export class HostCalls {
     this.owner.deliver(resolver, envelope)
   }
 
-  private encodeValue(call: HostCall, value: JsonValue | undefined): string | undefined {
-    if (value === undefined) return 'u'
-    let json: string | undefined
-    try {
-      json = JSON.stringify(value)
-    } catch {
-      json = undefined
-    }
-    if (typeof json !== 'string') {
-      const error = Object.assign(new TypeError(`${call.namespace}.${call.method} returned a value that is not JSON`), { type: 'internal' })
-      return this.encodeError(call, error)
-    }
+  /** The envelope the guest's resolver receives; `undefined` when the evaluation failed instead (too large). */
+  private encode(call: HostCall, reply: HostReply): string | undefined {
+    if (reply.kind === 'undefined') return 'u'
+    if (reply.kind === 'error') return this.encodeError(call, reply.error)
     const max = this.plan.limits.maxArgumentBytes
-    if (Buffer.byteLength(json, 'utf8') > max) {
+    if (Buffer.byteLength(reply.json, 'utf8') > max) {
       const message = `The result of ${call.namespace}.${call.method} is larger than ${max} bytes`
       this.owner.fail(limitError('argument_too_large', message, call.callSite))
       return undefined
     }
-    return `v${json}`
+    return `v${reply.json}`
   }
 
-  private encodeError(call: HostCall, error: unknown): string {
-    const data = toHostErrorData(error)
+  private encodeError(call: HostCall, data: HostErrorData): string {
     this.failed.set(call.index, data)
     return `e${JSON.stringify({ ...data, id: call.index })}`
   }

@@ -5,6 +5,8 @@
  *   `WebAssembly.Memory`, a CPU budget enforced by an interrupt handler, a wall-clock budget, stack, host-call and
  *   payload caps. Tools are globals (`await Email.send({...})`) backed by one host primitive; values cross as JSON;
  *   errors come back as plain data with `workflow.js` line and column. `evaluate()` never throws for script faults.
+ *   With `threads`, evaluations run in worker threads that keep never-used instances ready (restored from an image of
+ *   a never-used instance) while the calling thread does other work; host calls are proxied back to it.
  * - {@link validateWorkflowScript} runs a script's top level with every tool throwing and checks its `workflow`
  *   object against SPEC §2, returning the handler config or one whole message naming the handler and field.
  * - {@link parseInterval} turns producer intervals (`"30s"`, `"5m"`, `"2h"`, `"1d"`) into milliseconds.

@@ -2,37 +2,26 @@
  * Guest → host marshalling of thrown values: the guest prelude describes what was thrown as JSON, and these pure
  * functions turn that description into {@link SandboxErrorData} (positions in `workflow.js`, trusted host errors).
  */
-import { z } from 'zod'
 import { limitError, sandboxErrorData } from './errors.js'
 import type { HostErrorData, SandboxErrorData, SourcePosition } from './types.js'
 
 /** The file name the user's script is loaded under. */
 export const SCRIPT_FILE = 'workflow.js'
 
-const guestErrorSchema = z.object({
-  k: z.literal('error'),
-  name: z.string(),
-  message: z.string(),
-  stack: z.string(),
-  /** A parse error of `workflow.js` itself (QuickJS gives those own `fileName`/`lineNumber` fields). */
-  syntax: z.boolean(),
-  /** Id of the failed host call this error was created for, read from a guest-private WeakMap. */
-  host: z.number().int().optional(),
-})
+/**
+ * What the guest prelude reports about a thrown value: an error (`syntax` marks a parse error of `workflow.js`
+ * itself; `host` is the id of the failed host call the error was created for, from a guest-private WeakMap), or
+ * another value described by its type and text.
+ */
+export type GuestThrown =
+  | { k: 'error'; name: string; message: string; stack: string; syntax: boolean; host?: number }
+  | { k: 'value'; type: string; text: string }
 
-const guestValueSchema = z.object({
-  k: z.literal('value'),
-  type: z.string(),
-  text: z.string(),
-})
-
-/** What the guest prelude reports about a thrown value. */
-export const guestThrownSchema = z.discriminatedUnion('k', [guestErrorSchema, guestValueSchema])
-
-/** A thrown value as described by the guest. */
-export type GuestThrown = z.infer<typeof guestThrownSchema>
-
-/** Pure; parses the guest's description of a thrown value, `undefined` when it is not one. */
+/**
+ * Pure; parses the guest's description of a thrown value, `undefined` when it is not one. Checked by hand, keeping
+ * only the known fields: this runs in the sandbox worker threads, whose every garbage collection marks the whole
+ * heap, and zod would add about 3 MB to it.
+ */
 export function parseGuestThrown(json: string): GuestThrown | undefined {
   let raw: unknown
   try {
@@ -40,8 +29,17 @@ export function parseGuestThrown(json: string): GuestThrown | undefined {
   } catch {
     return undefined
   }
-  const parsed = guestThrownSchema.safeParse(raw)
-  return parsed.success ? parsed.data : undefined
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined
+  const r = raw as Record<string, unknown>
+  const str = (key: string) => typeof r[key] === 'string'
+  if (r.k === 'value') return str('type') && str('text') ? { k: 'value', type: r.type as string, text: r.text as string } : undefined
+  if (r.k !== 'error' || !str('name') || !str('message') || !str('stack') || typeof r.syntax !== 'boolean') return undefined
+  const thrown: GuestThrown = { k: 'error', name: r.name as string, message: r.message as string, stack: r.stack as string, syntax: r.syntax }
+  if (r.host !== undefined) {
+    if (!Number.isInteger(r.host)) return undefined
+    thrown.host = r.host as number
+  }
+  return thrown
 }
 
 const FRAME_POSITION = /workflow\.js:(\d+):(\d+)/

@@ -13,14 +13,20 @@ import {
   type QuickJSHandle,
   type QuickJSRuntime,
   type QuickJSSyncVariant,
+  type QuickJSWASMModule,
 } from 'quickjs-emscripten-core'
+import { instanceImage, restoreInstance } from './instance-image.js'
 import { InstanceGuard, guardImports } from './instance-guard.js'
-import { PRELUDE_SOURCE } from './prelude.js'
+import { PRELUDE_LAZY_SOURCE, PRELUDE_SOURCE } from './prelude.js'
+import { lowerInitialMemory } from './wasm-layout.js'
 import { Wasm, type WasmImports, type WasmInstance, type WasmMemory, type WasmModule } from './wasm.js'
 
 const PAGE = 64 * 1024
-/** The emscripten build needs 256 pages (16 MiB) up front: static data, its ~5 MiB shadow stack, the first heap. */
-const INITIAL_PAGES = 256
+/**
+ * The build declares 256 pages (16 MiB), of which its static data and ~5 MiB shadow stack use about 5 MiB; the
+ * guest's budget is counted on top of these 16 MiB (see {@link maximumPages}) whatever the initial size.
+ */
+const BUILD_PAGES = 256
 
 /** What an instance asks of the evaluation currently using it. */
 export interface InstanceBinding {
@@ -47,15 +53,42 @@ export interface PreparedInstance {
   binding: InstanceBinding | undefined
 }
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+/** @internal */
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 let compiled: Promise<WasmModule> | undefined
+/** Initial pages of every instance's memory: the build's declared minimum, lowered by `lowerInitialMemory`. */
+let initialPages = BUILD_PAGES
+
+/**
+ * Uses a module compiled elsewhere (a worker thread receives the calling thread's module, so the process compiles
+ * the WebAssembly once). No effect once a module is set.
+ * @internal
+ */
+export function useCompiledModule(shared: CompiledQuickJS): void {
+  if (compiled !== undefined) return
+  initialPages = shared.initialPages
+  compiled = Promise.resolve(shared.module)
+}
+
+/** The compiled module and the initial memory size it declares. @internal */
+export interface CompiledQuickJS {
+  module: WasmModule
+  initialPages: number
+}
+
+/** The compiled module with its initial pages (to hand to a worker thread). @internal */
+export async function compiledQuickJS(): Promise<CompiledQuickJS> {
+  return { module: await compiledModule(), initialPages }
+}
 
 /** The QuickJS WebAssembly module, compiled once per process. */
 export function compiledModule(): Promise<WasmModule> {
   compiled ??= (async () => {
     const path = createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm')
-    return Wasm.compile(await readFile(path))
+    const layout = lowerInitialMemory(new Uint8Array(await readFile(path)))
+    initialPages = layout.initialPages
+    return Wasm.compile(layout.bytes)
   })()
   return compiled
 }
@@ -68,17 +101,22 @@ function syncVariant(): QuickJSSyncVariant {
 
 /** Pure; the pages of a memory holding the build's fixed 16 MiB plus `memoryLimitBytes` of headroom for the guest. */
 export function maximumPages(memoryLimitBytes: number): number {
-  return INITIAL_PAGES + Math.ceil(memoryLimitBytes / PAGE)
+  return BUILD_PAGES + Math.ceil(memoryLimitBytes / PAGE)
 }
 
-/**
- * Creates a fresh instance: bounded memory, guarded imports, runtime, context, host primitives and prelude.
- * Throws only for faults of the sandbox itself.
- */
-export async function prepareInstance(memoryLimitBytes: number): Promise<PreparedInstance> {
+/** A new WebAssembly instance of the module (emscripten initialized), on its own bounded, guarded memory. @internal */
+export interface BareModule {
+  module: QuickJSWASMModule
+  memory: WasmMemory
+  guard: InstanceGuard
+}
+
+/** Instantiates the module on a fresh memory of `pages` pages. @internal */
+export async function newBareModule(memoryLimitBytes: number, pages?: number): Promise<BareModule> {
   const wasmModule = await compiledModule()
   const guard = new InstanceGuard()
-  const memory = guard.watchMemory(new Wasm.Memory({ initial: INITIAL_PAGES, maximum: maximumPages(memoryLimitBytes) }))
+  // `initialPages` is known once the module is compiled.
+  const memory = guard.watchMemory(new Wasm.Memory({ initial: pages ?? initialPages, maximum: maximumPages(memoryLimitBytes) }))
   let emscripten: { _malloc?: unknown } | undefined
   const emscriptenModule = {
     wasmMemory: memory,
@@ -94,34 +132,68 @@ export async function prepareInstance(memoryLimitBytes: number): Promise<Prepare
   }
   const module = await newQuickJSWASMModuleFromVariant(newVariant(syncVariant(), { emscriptenModule, log: () => {} }))
   guard.watchHostMalloc(emscripten)
-  instanceStats.created++
+  return { module, memory, guard }
+}
+
+/** A host function as the guest's prelude receives it. */
+type HostFunction = Parameters<QuickJSContext['newFunction']>[1]
+
+/**
+ * The prelude's host primitives for `prepared`, in the order it receives them (`hostCall`, `hostConsole`,
+ * `hostSettle`, `hostLoad`); a restored instance registers the same functions in the same order. @internal
+ */
+export function hostFunctions(prepared: PreparedInstance): Array<[string, HostFunction]> {
+  const { guard } = prepared
+  // No host exception may reach quickjs-emscripten's callback wrapper: it would log and hand QuickJS a NULL value.
+  const guarded = <T>(binding: InstanceBinding, fn: () => T): T | undefined => {
+    guard.callbackDepth++
+    binding.pauseClock()
+    try {
+      return fn()
+    } catch (error) {
+      binding.hostFault(error)
+      return undefined
+    } finally {
+      binding.resumeClock()
+      guard.callbackDepth--
+    }
+  }
+  const primitive = (pick: (binding: InstanceBinding) => (args: QuickJSHandle[]) => void): HostFunction => (...args: QuickJSHandle[]) => {
+    const binding = prepared.binding
+    if (binding !== undefined) guarded(binding, () => pick(binding).call(binding, args))
+    return undefined
+  }
+  // Compiles the rest of the prelude on the guest's first need (inside a guest call, with the guest clock paused).
+  const load: HostFunction = () => {
+    const binding = prepared.binding
+    if (binding === undefined) return undefined
+    return guarded(binding, () => prepared.context.evalCode(PRELUDE_LAZY_SOURCE, 'prelude.js', { type: 'global', strict: true }))
+  }
+  return [
+    ['hostCall', primitive((b) => b.hostCall)],
+    ['hostConsole', primitive((b) => b.hostConsole)],
+    ['hostSettle', primitive((b) => b.hostSettle)],
+    ['hostLoad', load],
+  ]
+}
+
+/** The interrupt handler of an instance's runtime. @internal */
+export function interruptHandler(prepared: PreparedInstance): () => boolean {
+  return () => prepared.guard.memoryExhausted || (prepared.binding?.shouldInterrupt() ?? false)
+}
+
+/**
+ * Creates an instance from scratch: bounded memory, guarded imports, runtime, context, host primitives and prelude.
+ * Throws only for faults of the sandbox itself. @internal
+ */
+export async function createInstance(memoryLimitBytes: number): Promise<PreparedInstance> {
+  const { module, memory, guard } = await newBareModule(memoryLimitBytes)
   const runtime = module.newRuntime()
   const context = runtime.newContext()
   // One object, captured by the interrupt handler and the primitives; `install` is filled in once the prelude ran.
   const prepared: Mutable<PreparedInstance> = { memoryLimitBytes, memory, runtime, context, install: context.undefined, guard, binding: undefined }
-  runtime.setInterruptHandler(() => guard.memoryExhausted || (prepared.binding?.shouldInterrupt() ?? false))
-  const primitive = (name: string, pick: (binding: InstanceBinding) => (args: QuickJSHandle[]) => void) =>
-    context.newFunction(name, (...args: QuickJSHandle[]) => {
-      const binding = prepared.binding
-      if (binding === undefined) return undefined
-      // No host exception may reach quickjs-emscripten's callback wrapper: it would log and hand QuickJS a NULL value.
-      guard.callbackDepth++
-      binding.pauseClock()
-      try {
-        pick(binding).call(binding, args)
-      } catch (error) {
-        binding.hostFault(error)
-      } finally {
-        binding.resumeClock()
-        guard.callbackDepth--
-      }
-      return undefined
-    })
-  const primitives = [
-    primitive('hostCall', (b) => b.hostCall),
-    primitive('hostConsole', (b) => b.hostConsole),
-    primitive('hostSettle', (b) => b.hostSettle),
-  ]
+  runtime.setInterruptHandler(interruptHandler(prepared))
+  const primitives = hostFunctions(prepared).map(([name, fn]) => context.newFunction(name, fn))
   try {
     const factory = context.unwrapResult(context.evalCode(PRELUDE_SOURCE, 'prelude.js', { type: 'global', strict: true }))
     prepared.install = factory.consume((f) => context.unwrapResult(context.callFunction(f, context.undefined, primitives)))
@@ -134,8 +206,31 @@ export async function prepareInstance(memoryLimitBytes: number): Promise<Prepare
   }
 }
 
+/**
+ * A fresh, never-used instance: restored from this thread's image of a never-used instance when there is one (see
+ * `instance-image.ts`; about half the cost), otherwise created from scratch. Throws only for faults of the sandbox.
+ * `pause` is awaited between the steps of a restore (a pool yields to waiting evaluations there).
+ */
+export async function prepareInstance(memoryLimitBytes: number, pause?: () => Promise<void>): Promise<PreparedInstance> {
+  const image = await instanceImage()
+  const prepared = image === undefined ? await createInstance(memoryLimitBytes) : await restoreInstance(image, memoryLimitBytes, pause)
+  instanceStats.created++
+  return prepared
+}
+
 /** Counters of instance lifecycles in this process (for tests and diagnostics). @internal */
-export const instanceStats = { created: 0, disposed: 0, discarded: 0, disposeFailures: 0 }
+export const instanceStats = { created: 0, disposed: 0, discarded: 0, disposeFailures: 0, dropped: 0 }
+
+/**
+ * Lets go of a used instance without tearing its QuickJS runtime down. Everything the runtime owns lives in the
+ * instance's own `WebAssembly.Memory`, which the garbage collector reclaims with the instance; the teardown (about
+ * 0.5 ms: it frees every object and checks for leaks) would only free memory that is discarded anyway. Sandbox
+ * worker threads drop their instances, because their CPU time is what limits throughput.
+ */
+export function dropInstance(instance: PreparedInstance): void {
+  instance.binding = undefined
+  instanceStats.dropped++
+}
 
 /**
  * Releases an instance. An instance a kill or a host stack overflow unwound through is never entered again: its

@@ -17,6 +17,16 @@ import type {
 
 const MiB = 1024 * 1024
 
+/**
+ * The runner configurations the behaviour suites run against: evaluations on the calling thread, and in a worker
+ * thread with a pool (host calls and `console.*` proxied back). The worker thread runs the built `dist`, which the
+ * package's `test` script builds first.
+ */
+export const RUNNER_VARIANTS = [
+  { name: 'calling thread', options: {} },
+  { name: 'worker thread', options: { threads: 1, pool: { size: 2 } } },
+] as const
+
 /** Small limits that keep hostile tests fast. */
 export const FAST_LIMITS: Partial<SandboxLimits> = { timeoutMs: 200, memoryLimitBytes: 32 * MiB, wallTimeoutMs: 5000 }
 

@@ -1,0 +1,71 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { createSandboxRunner } from './create-sandbox-runner.js'
+import { instanceImage, nonZeroRegions, useInstanceImages, xorshiftStep } from './instance-image.js'
+import { consumer, recordingHost, request, success } from './test-helpers/harness.js'
+
+const runner = createSandboxRunner({ limits: { timeoutMs: 1000 } })
+afterAll(async () => {
+  useInstanceImages(true)
+  await runner.close()
+})
+
+describe('instances restored from the image of a never-used instance', () => {
+  it('takes an image that passed its check, small next to the memory it restores', async () => {
+    const image = await instanceImage()
+    expect(image).toBeDefined()
+    const copied = image!.regions.reduce((n, r) => n + r.bytes.length, 0)
+    expect(copied).toBeGreaterThan(0)
+    expect(copied).toBeLessThan((image!.pages * 65536) / 8)
+  })
+
+  it('gives every evaluation its own Math.random sequence', async () => {
+    const code = consumer('prepare() { return [Math.random(), Math.random()] }')
+    const draws = await Promise.all(Array.from({ length: 6 }, () => runner.evaluate(request(code))))
+    const firsts = draws.map((o) => (success(o) as number[])[0])
+    expect(new Set(firsts).size).toBe(firsts.length)
+  })
+
+  it('shares nothing between evaluations: globals, prototypes and state start fresh every time', async () => {
+    const code = consumer(`prepare(n) {
+      const seen = [typeof globalThis.leak, typeof Object.prototype.polluted, Array.prototype.length];
+      globalThis.leak = n; Object.prototype.polluted = n; Array.prototype.push = null;
+      return seen;
+    }`)
+    for (let n = 0; n < 3; n++) expect(success(await runner.evaluate(request(code, { args: [n] })))).toEqual(['undefined', 'undefined', 0])
+  })
+
+  it('behaves as an instance created from scratch: results, logs, tool calls and errors', async () => {
+    const code = consumer(`async prepare(n) {
+      console.log("n is", n, { n });
+      const r = await Email.send({ n });
+      if (n > 1) throw new RangeError("too big " + r.index);
+      return r;
+    }`)
+    const run = async () => {
+      const recording = recordingHost()
+      const outcomes = [await runner.evaluate(request(code, { args: [1], recording })), await runner.evaluate(request(code, { args: [2], recording }))]
+      return { outcomes: outcomes.map((o) => (o.ok ? o.value : { ...o.error, stack: o.error.stack })), logs: recording.logs, calls: recording.calls.length }
+    }
+    const restored = await run()
+    useInstanceImages(false)
+    const fromScratch = await run()
+    useInstanceImages(true)
+    expect(restored).toEqual(fromScratch)
+    expect(restored.logs).toEqual([['log', 'n is 1 { n: 1 }'], ['log', 'n is 2 { n: 2 }']])
+  })
+})
+
+describe('image helpers', () => {
+  it('lists the non-zero 4 KiB regions of a memory, merged when adjacent', () => {
+    const bytes = new Uint8Array(6 * 4096)
+    bytes[10] = 1
+    bytes[4096 + 5] = 2
+    bytes[4 * 4096 + 4095] = 3
+    expect(nonZeroRegions(bytes)).toEqual([{ at: 0, length: 8192 }, { at: 4 * 4096, length: 4096 }])
+  })
+
+  it('steps xorshift64* as QuickJS does', () => {
+    expect(xorshiftStep(1n)).toBe(33554433n ^ (33554433n >> 27n))
+    expect(xorshiftStep(xorshiftStep(12345n))).not.toBe(xorshiftStep(12345n))
+  })
+})

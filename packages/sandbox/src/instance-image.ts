@@ -1,0 +1,205 @@
+/**
+ * Instances restored from an image of a never-used instance. Creating an instance from scratch spends half its time
+ * inside the guest: QuickJS builds a runtime and a context (every intrinsic) and compiles the prelude, and all of
+ * that ends as bytes in the instance's linear memory. So once per thread an instance is created from scratch and its
+ * memory copied (the image); later instances get a fresh `WebAssembly.Memory` and a fresh `WebAssembly.Instance`
+ * as before, then the image's bytes instead of that work. A restored instance is exactly a never-used instance:
+ * nothing ever ran in it, nothing is shared with another instance, and its memory is bounded the same way.
+ *
+ * What is not in the memory is rebuilt: the host-side wrappers of the runtime and context (pointing at the same
+ * addresses), the host functions (registered under the same host reference ids), and `Math.random`'s state, which
+ * QuickJS seeds when it creates a context and which the image would otherwise share: every restored context gets a
+ * seed from `crypto.getRandomValues`. The image is checked before use (restored instances must run a handler with a
+ * tool call, console lines, the lazily compiled part of the prelude and distinct random numbers); if anything
+ * differs, this thread creates every instance from scratch.
+ */
+import { webcrypto } from 'node:crypto'
+import { Lifetime, QuickJSRuntime, type QuickJSContext, type QuickJSHandle } from 'quickjs-emscripten-core'
+import { runPlan } from './create-sandbox-runner.js'
+import { planEvaluation } from './evaluation-plan.js'
+import { resolveLimits } from './limits.js'
+import {
+  type Mutable,
+  type PreparedInstance,
+  createInstance,
+  dropInstance,
+  hostFunctions,
+  interruptHandler,
+  newBareModule,
+} from './quickjs-instance.js'
+
+const PAGE = 64 * 1024
+/** Granularity of the copied regions. */
+const CHUNK = 4096
+/** Host functions an instance registers (see `hostFunctions`). */
+const HOST_FUNCTIONS = 4
+/** Bytes of the context structure searched for the `Math.random` state. */
+const CONTEXT_BYTES = 2048
+
+/** The bytes of a never-used instance, and the addresses its host-side wrappers point at. @internal */
+export interface InstanceImage {
+  /** Memory size (WebAssembly pages) when the image was taken. */
+  pages: number
+  /** The image's non-zero regions. */
+  regions: Array<{ at: number; bytes: Uint8Array }>
+  /** Regions a freshly initialized module has written (zeroed before the image is written). */
+  clear: Array<{ at: number; length: number }>
+  runtime: number
+  context: number
+  /** The `JSValue *` of the prelude's `install`. */
+  install: number
+  /** Host reference ids of the host functions, in registration order. */
+  hostRefs: number[]
+  /** Offset of the context's 64-bit `Math.random` state from the context pointer. */
+  randomState: number
+}
+
+/** The parts of quickjs-emscripten-core 0.32 (pinned) that a restore needs beyond its public API. */
+interface ModuleInternals {
+  ffi: { QTS_FreeRuntime(rt: number): void }
+  callbacks: { deleteRuntime(rt: number): void }
+  module: unknown
+}
+interface HostRefs {
+  put(value: unknown): number
+  groups: Map<number, Map<number, unknown>>
+}
+const internals = {
+  runtimePointer: (runtime: QuickJSRuntime) => (runtime as unknown as { rt: { value: number } }).rt.value,
+  contextPointer: (context: QuickJSContext) => (context as unknown as { ctx: { value: number } }).ctx.value,
+  hostRefs: (runtime: QuickJSRuntime) => (runtime as unknown as { hostRefs: HostRefs }).hostRefs,
+  valueHandle: (context: QuickJSContext, pointer: number) =>
+    (context as unknown as { memory: { heapValueHandle(ptr: number): QuickJSHandle } }).memory.heapValueHandle(pointer),
+}
+
+let image: Promise<InstanceImage | undefined> | undefined
+/** `LEDGERFLOW_SANDBOX_IMAGES=0` turns images off in every thread (a diagnostic for benchmarks). */
+let enabled = process.env.LEDGERFLOW_SANDBOX_IMAGES !== '0'
+
+/** Turns images off (or on again) for this thread; benchmarks compare both. @internal */
+export function useInstanceImages(on: boolean): void {
+  enabled = on
+  image = undefined
+}
+
+/** This thread's image, taken on first use; `undefined` when images are off or the check failed. @internal */
+export function instanceImage(): Promise<InstanceImage | undefined> {
+  if (!enabled) return Promise.resolve(undefined)
+  image ??= takeImage().catch(() => undefined)
+  return image
+}
+
+/** Pure; the non-zero `CHUNK`-sized regions of `bytes`, merged when adjacent. */
+export function nonZeroRegions(bytes: Uint8Array): Array<{ at: number; length: number }> {
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2)
+  const regions: Array<{ at: number; length: number }> = []
+  for (let at = 0; at < bytes.byteLength; at += CHUNK) {
+    let used = false
+    for (let w = at >> 2, end = Math.min(words.length, (at + CHUNK) >> 2); w < end && !used; w++) used = words[w] !== 0
+    if (!used) continue
+    const last = regions.at(-1)
+    if (last !== undefined && last.at + last.length === at) last.length += CHUNK
+    else regions.push({ at, length: CHUNK })
+  }
+  return regions
+}
+
+/** Pure; one step of xorshift64*'s state, as QuickJS's `Math.random` takes it. */
+export function xorshiftStep(x: bigint): bigint {
+  const mask = (1n << 64n) - 1n
+  x ^= x >> 12n
+  x = (x ^ (x << 25n)) & mask
+  x ^= x >> 27n
+  return x
+}
+
+/** The offset of the context's `Math.random` state: the one aligned 64-bit field a call steps as xorshift64*. */
+function findRandomState(instance: PreparedInstance): number | undefined {
+  const ctx = internals.contextPointer(instance.context)
+  const read = () => {
+    const view = new DataView(instance.memory.buffer)
+    return Array.from({ length: CONTEXT_BYTES / 8 }, (_, i) => view.getBigUint64(ctx + 8 * i, true))
+  }
+  const before = read()
+  instance.context.unwrapResult(instance.context.evalCode('Math.random()')).dispose()
+  const after = read()
+  const found = before.flatMap((x, i) => (x !== 0n && after[i] === xorshiftStep(x) ? [8 * i] : []))
+  return found.length === 1 ? found[0] : undefined
+}
+
+async function takeImage(): Promise<InstanceImage | undefined> {
+  const limit = resolveLimits().memoryLimitBytes
+  const template = await createInstance(limit)
+  const bytes = new Uint8Array(template.memory.buffer).slice()
+  const pointers = {
+    runtime: internals.runtimePointer(template.runtime),
+    context: internals.contextPointer(template.context),
+    install: template.install.value as unknown as number,
+    hostRefs: [...internals.hostRefs(template.runtime).groups.values()].flatMap((g) => [...g.keys()]),
+  }
+  // The template is used from here on (it runs Math.random), and then let go.
+  const randomState = findRandomState(template)
+  dropInstance(template)
+  if (randomState === undefined || pointers.hostRefs.length !== HOST_FUNCTIONS) return undefined
+  const fresh = await newBareModule(limit)
+  const initialized = new Uint8Array(fresh.memory.buffer)
+  const used = nonZeroRegions(bytes)
+  const snapshot: InstanceImage = {
+    pages: bytes.byteLength / PAGE,
+    regions: used.map(({ at, length }) => ({ at, bytes: bytes.slice(at, at + length) })),
+    // Zeroed before the image is written: whatever initialization wrote that the image does not hold.
+    clear: nonZeroRegions(initialized.subarray(0, Math.min(initialized.byteLength, bytes.byteLength))),
+    ...pointers,
+    randomState,
+  }
+  return (await imageWorks(snapshot, limit)) ? snapshot : undefined
+}
+
+/** Restores two instances and runs a handler in each: tools, console, the lazy prelude part and Math.random. */
+async function imageWorks(snapshot: InstanceImage, limit: number): Promise<boolean> {
+  const code = `const workflow = { consumers: { T: { async prepare(n) {
+    const a = await T.get({ n });
+    console.log("got", a);
+    return [a.n, Math.random()];
+  } } } };`
+  const values: unknown[] = []
+  for (let n = 1; n <= 2; n++) {
+    const logs: string[] = []
+    const planned = planEvaluation(
+      { code, handler: { group: 'consumers', name: 'T', method: 'prepare' }, args: [n], globals: { T: ['get'] }, host: async (c) => c.input, onConsole: (_, m) => logs.push(m) },
+      resolveLimits(),
+    )
+    if (!planned.ok) return false
+    const outcome = await runPlan(planned.plan, await restoreInstance(snapshot, limit), 'drop')
+    if (!outcome.ok || logs.join() !== `got { n: ${n} }`) return false
+    values.push(outcome.value)
+  }
+  const [a, b] = values as Array<[number, number]>
+  return a?.[0] === 1 && b?.[0] === 2 && typeof a[1] === 'number' && a[1] !== b[1]
+}
+
+/** A never-used instance restored from `snapshot` (from scratch if its host functions would not line up). @internal */
+export async function restoreInstance(snapshot: InstanceImage, memoryLimitBytes: number, pause?: () => Promise<void>): Promise<PreparedInstance> {
+  const { module, memory, guard } = await newBareModule(memoryLimitBytes, snapshot.pages)
+  await pause?.()
+  const bytes = new Uint8Array(memory.buffer)
+  for (const { at, length } of snapshot.clear) bytes.fill(0, at, at + length)
+  for (const { at, bytes: region } of snapshot.regions) bytes.set(region, at)
+  const seed = new BigUint64Array(1)
+  while (seed[0] === 0n) webcrypto.getRandomValues(seed)
+  new DataView(memory.buffer).setBigUint64(snapshot.context + snapshot.randomState, seed[0]!, true)
+  const m = module as unknown as ModuleInternals
+  const rt = new Lifetime(snapshot.runtime, undefined, (pointer: number) => {
+    m.ffi.QTS_FreeRuntime(pointer)
+    m.callbacks.deleteRuntime(pointer)
+  })
+  const runtime = new QuickJSRuntime({ module: m.module, ffi: m.ffi, callbacks: m.callbacks, rt } as unknown as ConstructorParameters<typeof QuickJSRuntime>[0])
+  const context = runtime.newContext({ contextPointer: snapshot.context as never })
+  const prepared: Mutable<PreparedInstance> = { memoryLimitBytes, memory, runtime, context, install: context.undefined, guard, binding: undefined }
+  runtime.setInterruptHandler(interruptHandler(prepared))
+  const refs = internals.hostRefs(runtime)
+  const ids = hostFunctions(prepared).map(([, fn]) => refs.put(fn))
+  if (ids.some((id, i) => id !== snapshot.hostRefs[i])) return createInstance(memoryLimitBytes)
+  prepared.install = internals.valueHandle(context, snapshot.install)
+  return prepared
+}
