@@ -45,6 +45,13 @@ export interface EngineOptions {
   sandbox?: Partial<SandboxLimits>
   /** A sandbox runner of your own (otherwise QuickJS/WASM with `sandbox` limits). */
   sandboxRunner?: SandboxRunner
+  /**
+   * Worker threads that run the phase evaluations (default 1; 0 runs them on the calling thread). Each keeps a few
+   * never-used instances ready and creates the next ones while this thread writes checkpoints, so creating an
+   * instance (and collecting spent ones) stays off the run's critical path. Every evaluation still gets a fresh,
+   * memory-bounded instance. Ignored with `sandboxRunner`.
+   */
+  sandboxThreads?: number
   /** Owner id of this engine's sessions. Default: host/pid/random. */
   workerId?: string
   /** Called at every named crash point (testing kit and crash campaigns). */
@@ -91,6 +98,14 @@ export interface Engine {
 }
 
 /**
+ * The engine's default sandbox: one worker thread with three pre-created instances (a consumer run evaluates three
+ * phases), or, with `threads: 0`, evaluations on the calling thread without a pool.
+ */
+function defaultSandboxPool(threads = 1): { threads: number; pool: { size: number } } {
+  return threads > 0 ? { threads, pool: { size: 3 } } : { threads: 0, pool: { size: 0 } }
+}
+
+/**
  * Creates an engine over an open database.
  *
  * ### Examples
@@ -112,7 +127,7 @@ export function createEngine(options: EngineOptions): Engine {
     workerId: options.workerId ?? defaultWorkerId(),
     sandbox: Object.freeze({ ...options.sandbox }),
   })
-  const sandbox = options.sandboxRunner ?? createSandboxRunner({ limits: options.sandbox })
+  const sandbox = options.sandboxRunner ?? createSandboxRunner({ limits: options.sandbox, ...defaultSandboxPool(options.sandboxThreads) })
   const events = new EngineEmitter()
   // DEBUG=ledgerflow:* writes engine events to stderr (nothing is subscribed otherwise).
   attachDebugLogger(events, { now: () => (options.clock ?? systemClock).now() })

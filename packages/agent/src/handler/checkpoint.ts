@@ -26,6 +26,8 @@ export interface CheckpointResult {
   retriedAs?: string
   published: PublishOutcome
   workflowChanged?: { to: 'error' | 'paused'; reason: string }
+  /** Events a release turned `dead`. */
+  deadEvents?: number
 }
 
 /** Converts a patch to the row update. */
@@ -62,6 +64,9 @@ export async function checkpoint(ctx: EngineContext, input: CheckpointInput): Pr
   ctx.fault('run:before-checkpoint', site)
   try {
     await ctx.db.transaction(async (tx) => {
+      // The callback may run again after a deadlock (PostgreSQL): start each attempt from a clean result, and keep
+      // everything that is not database work (engine events) until after the commit.
+      Object.assign(result, { published: { inserted: [], duplicates: [] }, retriedAs: undefined, workflowChanged: undefined, deadEvents: undefined })
       const moved = !(await tx.runs.transition(run.id, { phase: run.phase, status: run.status }, update))
       if (moved) throw new RunMoved()
       const notes: LogLine[] = []
@@ -109,7 +114,7 @@ async function perform(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Pr
         const { dead } = await tx.events.release(run.id, { maxAttempts: ctx.config.maxEventAttempts, now })
         if (dead > 0) {
           e.notes.push(note(now, run, 'warn', `${dead} event(s) released more than ${ctx.config.maxEventAttempts} times are now dead`))
-          ctx.events.emit('event:dead', { workflowId: run.workflow_id, runId: run.id, count: dead })
+          e.result.deadEvents = dead
         }
       }
       return
@@ -163,14 +168,13 @@ async function perform(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Pr
     case 'retry-run': {
       const id = ctx.ids('run')
       const session = (await tx.sessions.getOpen(run.workflow_id)) ?? { id: run.script_run_id }
-      await tx.runs.insert({
+      await tx.runs.insertNext({
         id,
         script_run_id: session.id,
         workflow_id: run.workflow_id,
         script_id: run.script_id,
         handler_type: run.handler_type,
         handler_name: run.handler_name,
-        ordinal: await tx.runs.nextOrdinal(session.id),
         phase: effect.phase,
         status: effect.status,
         attempt: effect.attempt,
@@ -184,7 +188,6 @@ async function perform(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Pr
         start_timestamp: now,
         end_timestamp: null,
       })
-      await tx.sessions.countRun(session.id)
       await tx.events.transfer(run.id, id, now)
       e.notes.push(note(now, run, 'info', `continues as run ${id}`))
       e.result.retriedAs = id
@@ -206,6 +209,7 @@ function emitAfter(ctx: EngineContext, run: HandlerRun, decision: Decision, resu
   for (const d of result.published.duplicates) {
     ev.emit('event:duplicate', { workflowId: run.workflow_id, topic: d.topic, messageId: d.messageId, runId: run.id })
   }
+  if (result.deadEvents) ev.emit('event:dead', { workflowId: run.workflow_id, runId: run.id, count: result.deadEvents })
   if (result.workflowChanged) {
     ev.emit('workflow:status', { workflowId: run.workflow_id, from: 'active', to: result.workflowChanged.to, reason: result.workflowChanged.reason })
   }

@@ -202,7 +202,14 @@ export async function observeReconcile(ctx: EngineContext, run: HandlerRun, ledg
   const id = `${ledger.tool_namespace}.${ledger.tool_method}`
   if (!tool) return { kind: 'no-reconcile', reason: `tool ${id} is not registered, so the outcome cannot be checked` }
   if (!tool.reconcile) return { kind: 'no-reconcile', reason: `${id} has no reconcile, so the outcome cannot be checked` }
-  const params = tool.input.safeParse(readJsonColumn(ledger.params, { table: 'mutations', column: 'params', rowId: ledger.id }))
+  let recorded: unknown
+  try {
+    recorded = readJsonColumn(ledger.params, { table: 'mutations', column: 'params', rowId: ledger.id })
+  } catch (error) {
+    // Unreadable input: the outcome cannot be checked, so it is parked for a person (never re-sent, never dropped).
+    return { kind: 'no-reconcile', reason: toEngineError(error).message }
+  }
+  const params = tool.input.safeParse(recorded)
   if (!params.success) return { kind: 'no-reconcile', reason: `the recorded input no longer matches ${id}: ${formatIssues(params.error)}` }
   try {
     const ctxForTool = toolContext(ctx, { id: run.id, workflowId: run.workflow_id }, 'reconcile', buffer, NEVER_ABORTED, ledger.idempotency_key)

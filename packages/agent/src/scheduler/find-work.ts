@@ -63,14 +63,16 @@ export async function findWork(ctx: EngineContext, now: number): Promise<WorkPla
       exists(selectFrom('events as e').select('e.id').whereRef('e.topic_id', '=', 't.id').where('e.status', '=', 'pending')),
     )
     .execute()
-  for (const { workflow_id } of candidates) {
-    if (found.has(workflow_id)) continue
-    if (await hasEligibleConsumer(ctx, workflow_id, now)) add(workflow_id, 'event')
-  }
-
+  // Workflows with an open session (here or at another worker) cannot start one: skip their consumer check, which
+  // costs three statements per workflow (this is what grows with the number of workers sharing a database).
   const open = new Set(
     (await db.selectFrom('script_runs').select('workflow_id').where('end_timestamp', 'is', null).execute()).map((r) => r.workflow_id),
   )
+  for (const { workflow_id } of candidates) {
+    if (found.has(workflow_id) || open.has(workflow_id)) continue
+    if (await hasEligibleConsumer(ctx, workflow_id, now)) add(workflow_id, 'event')
+  }
+
   const items = [...found].filter(([id]) => !open.has(id)).map(([workflowId, trigger]) => ({ workflowId, trigger }))
   return { items, nextWakeAt: await nextWakeAt(ctx, now) }
 }

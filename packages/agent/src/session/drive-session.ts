@@ -124,6 +124,9 @@ function stopFor(result: HandlerResult): Stop | undefined {
 
 /** Checks that may stop a session between runs: lease, worker stop, operator pause. */
 async function between(ctx: EngineContext, session: Session, lease: LeaseKeeper): Promise<Stop | undefined> {
+  // Let the event loop turn: with evaluations on this thread a session is one long chain of promise callbacks, which
+  // would otherwise starve timers (tool timeouts), signal handlers (a graceful stop) and deferred sandbox clean-up.
+  await new Promise<void>((resolve) => setImmediate(resolve))
   if (!(await lease.check())) return { status: 'lost' }
   if (ctx.stopSignal.aborted) return { status: 'suspended', message: 'worker stopping' }
   const workflow = await ctx.db.workflows.get(session.workflow_id)

@@ -1,6 +1,14 @@
 import type { Session } from '@ledgerflow/db'
 import type { EngineContext } from '../context.js'
 
+/** Sessions each engine is driving right now (by context): recovery never takes these over, whatever their owner. */
+const driving = new WeakMap<EngineContext, Set<string>>()
+
+/** True while this engine drives the session (its {@link LeaseKeeper} runs). */
+export function isDriving(ctx: EngineContext, sessionId: string): boolean {
+  return driving.get(ctx)?.has(sessionId) ?? false
+}
+
 /**
  * Keeps a session's lease alive while the session runs: renews it between runs once half of it is used, and in the
  * background every third of its length (long evaluations). A renewal that fails means another worker took the
@@ -32,6 +40,8 @@ export class LeaseKeeper {
 
   /** Starts background renewal. */
   start(): void {
+    const mine = driving.get(this.ctx) ?? new Set<string>()
+    driving.set(this.ctx, mine.add(this.session.id))
     const signal = this.#controller.signal
     const interval = Math.max(1, Math.floor(this.ctx.config.leaseMs / 3))
     void (async () => {
@@ -48,5 +58,6 @@ export class LeaseKeeper {
 
   stop(): void {
     this.#controller.abort()
+    driving.get(this.ctx)?.delete(this.session.id)
   }
 }

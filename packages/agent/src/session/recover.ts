@@ -9,6 +9,7 @@ import type { Session } from '@ledgerflow/db'
 import type { EngineContext } from '../context.js'
 import { rethrowCrash } from '../faults.js'
 import { driveSession } from './drive-session.js'
+import { isDriving } from './lease.js'
 import { executeWorkflowSessionIfIdle } from './run-session.js'
 import type { SessionResult } from './session-result.js'
 
@@ -53,9 +54,10 @@ export function ownerIsDead(owner: string | null): boolean {
 async function orphaned(ctx: EngineContext, options: RecoverOptions): Promise<Session[]> {
   const open = await ctx.db.sessions.listOpen()
   const now = ctx.clock.now()
+  // Not by owner id: a worker restarted under the same configured id must recover what its previous process left.
   return open.filter(
     (s) =>
-      s.owner !== ctx.config.workerId &&
+      !isDriving(ctx, s.id) &&
       (options.force || s.lease_expires_at === null || s.lease_expires_at <= now || ownerIsDead(s.owner)),
   )
 }

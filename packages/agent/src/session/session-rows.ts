@@ -103,6 +103,10 @@ export async function openSession(ctx: EngineContext, workflowId: string, option
       throw new WorkflowNotRunnableError(workflowId, 'not_active', `Workflow '${workflowId}' changed while its session was opening; try again`)
     }
     if (!(await tx.sessions.open(row))) return false
+    // The insert may have waited for the previous session's close to commit (PostgreSQL): read the clock again so
+    // the start stamp is never earlier than that session's end, and sessions of a workflow never seem to overlap.
+    const openedAt = ctx.clock.now()
+    if (openedAt !== now) await tx.sessions.stampStart(id, openedAt, openedAt + ctx.config.leaseMs)
     for (const s of schedules) {
       if (s.next_run_at > now || !producers.includes(s.producer_name)) continue
       const next = nextRunAfter({ kind: s.kind, expression: s.expression, timezone: s.timezone }, now)
@@ -131,30 +135,35 @@ export interface NewRun {
 export async function createRun(ctx: EngineContext, session: Session, run: NewRun): Promise<string> {
   const id = ctx.ids('run')
   const now = ctx.clock.now()
-  await ctx.db.transaction(async (tx) => {
-    await tx.runs.insert({
-      id,
-      script_run_id: session.id,
-      workflow_id: session.workflow_id,
-      script_id: session.script_id,
-      handler_type: run.handlerType,
-      handler_name: run.handlerName,
-      ordinal: await tx.runs.nextOrdinal(session.id),
-      phase: run.phase,
-      status: 'active',
-      retry_at: null,
-      retry_of: run.retryOf?.id ?? null,
-      prepare_result: run.retryOf?.prepare_result ?? null,
-      input_state: run.retryOf?.input_state ?? null,
-      output_state: null,
-      error: null,
-      error_type: null,
-      start_timestamp: now,
-      end_timestamp: null,
+  const row = {
+    id,
+    script_run_id: session.id,
+    workflow_id: session.workflow_id,
+    script_id: session.script_id,
+    handler_type: run.handlerType,
+    handler_name: run.handlerName,
+    phase: run.phase,
+    status: 'active' as const,
+    retry_at: null,
+    retry_of: run.retryOf?.id ?? null,
+    prepare_result: run.retryOf?.prepare_result ?? null,
+    input_state: run.retryOf?.input_state ?? null,
+    output_state: null,
+    error: null,
+    error_type: null,
+    start_timestamp: now,
+    end_timestamp: null,
+  }
+  // insertNext takes the next ordinal and counts the run in the session atomically (one statement on PostgreSQL), so
+  // a plain run needs no transaction of its own; a continuation also takes over the failed run's reservations.
+  const retryOf = run.retryOf
+  if (!retryOf) await ctx.db.runs.insertNext(row)
+  else {
+    await ctx.db.transaction(async (tx) => {
+      await tx.runs.insertNext(row)
+      await tx.events.transfer(retryOf.id, id, now)
     })
-    await tx.sessions.countRun(session.id)
-    if (run.retryOf) await tx.events.transfer(run.retryOf.id, id, now)
-  })
+  }
   // CRASH WINDOW: the run exists and is active; recovery resumes it from its first phase.
   ctx.fault('run:after-create', { workflowId: session.workflow_id, sessionId: session.id, runId: id, phase: run.phase })
   ctx.events.emit('run:start', { runId: id, sessionId: session.id, workflowId: session.workflow_id, handlerType: run.handlerType, handlerName: run.handlerName })

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest'
+import { checkInvariants, createTestEngine, recordingTool } from '../../tests/src/kit/index.js'
+
+/** A producer publishing three items; a consumer that sends one email per item and logs. */
+const CODE = `
+const workflow = {
+  topics: { items: {} },
+  producers: {
+    gen: {
+      schedule: { interval: "1h" },
+      publishes: ["items"],
+      handler: async () => {
+        for (let i = 0; i < 3; i++) await Topics.publish({ topic: "items", event: { messageId: "m" + i, title: "Item " + i, payload: { i } } })
+      },
+    },
+  },
+  consumers: {
+    send: {
+      subscribe: ["items"],
+      prepare: async () => {
+        const [e] = await Topics.peek({ topic: "items", limit: 1 })
+        return e ? { reservations: [{ topic: "items", ids: [e.messageId] }], data: e.payload } : { reservations: [] }
+      },
+      mutate: async (p) => { console.log("sending", p.data); await Email.send({ i: p.data.i }) },
+      next: async (p, m) => ({ last: p.data.i, status: m.status }),
+    },
+  },
+}`
+
+describe('the engine with evaluations in a sandbox worker thread', () => {
+  it('runs a session to the same committed state, with tool calls and console lines proxied back', async () => {
+    const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
+    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 1 })
+    await env.engine.deployWorkflow({ id: 'wf', title: 'Threads', code: CODE })
+    expect(await env.engine.runSession('wf')).toMatchObject({ status: 'completed' })
+    expect(email.calls.map((c) => c.input)).toEqual([{ i: 0 }, { i: 1 }, { i: 2 }])
+    expect(await env.db.events.countByStatus('wf')).toEqual({ consumed: 3 })
+    expect((await env.db.handlerState.get('wf', 'send'))?.state).toBe('{"last":2,"status":"applied"}')
+    const runs = await env.db.runs.listByWorkflow('wf')
+    const logs = (await Promise.all(runs.map((r) => env.db.logs.list(r.id)))).flat().map((l) => l.message)
+    expect(logs).toEqual(expect.arrayContaining(['sending { i: 0 }', 'sending { i: 2 }']))
+    expect(await checkInvariants(env.db)).toEqual([])
+  })
+
+  it('recovers after a crash right after the ledger row went in_flight without sending twice', async () => {
+    const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
+    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 1 })
+    await env.engine.deployWorkflow({ id: 'wf', title: 'Threads', code: CODE })
+    env.crashAt({ point: 'mutation:after-in-flight', nth: 2 })
+    await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
+    await env.restart()
+    await env.engine.recover({ force: true })
+    // The second call never happened: recovery settles its in_flight row through reconcile, and never sends it blindly.
+    expect(email.calls.map((c) => c.input)).toEqual([{ i: 0 }])
+    const ledger = await env.db.mutations.listByWorkflow('wf')
+    expect(ledger).toHaveLength(2)
+    expect(ledger.map((m) => m.status)).not.toContain('in_flight')
+    expect(await checkInvariants(env.db)).toEqual([])
+  })
+})
