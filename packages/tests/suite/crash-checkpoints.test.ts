@@ -3,8 +3,9 @@
  * mutation tool is executed at most once per event, and the final state equals a clean run's (SPEC §13.5).
  */
 import type { CrashSite } from '@ledgerflow/agent'
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { type TestEngine, checkInvariants } from '../src/kit/index.js'
+import { type Backend, describeBackends } from './backends.js'
 import { durableState, pipelineEnv, producer, consumer, script } from './fixtures.js'
 
 const CODE = script({ producers: [producer('gen', { count: 2 })], consumers: [consumer('send')] })
@@ -32,8 +33,8 @@ async function finalState(env: TestEngine) {
   }
 }
 
-async function cleanRun() {
-  await using env = await pipelineEnv()
+async function cleanRun(backend: Backend) {
+  await using env = await pipelineEnv(backend)
   await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: CODE })
   await env.engine.runSession('wf')
   const sites = [...env.sites]
@@ -51,8 +52,8 @@ function crashPlan(sites: CrashSite[]): Array<{ point: CrashSite['point']; phase
   })
 }
 
-describe('crash at every checkpoint, then recover', async () => {
-  const clean = await cleanRun()
+describeBackends('crash at every checkpoint, then recover', async (backend) => {
+  const clean = await cleanRun(backend)
   const plan = crashPlan(clean.sites)
 
   it('passes through every kind of crash point in a clean run', () => {
@@ -64,7 +65,7 @@ describe('crash at every checkpoint, then recover', async () => {
   it.each(plan.map((p) => [`${p.point}${p.phase ? ` (${p.phase})` : ''} #${p.nth}`, p] as const))(
     'reaches the clean final state after a crash at %s',
     async (_name, match) => {
-      await using env = await pipelineEnv()
+      await using env = await pipelineEnv(backend)
       await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: CODE })
       env.crashAt(match)
       await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
@@ -79,7 +80,7 @@ describe('crash at every checkpoint, then recover', async () => {
   )
 
   it('survives a second crash during recovery', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: CODE })
     env.crashAt({ point: 'mutation:after-call' })
     await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')

@@ -1,6 +1,7 @@
 /** SPEC §8 through real scripts in the real sandbox: every error class at every phase. */
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { checkInvariants } from '../src/kit/index.js'
+import { describeBackends } from './backends.js'
 import { consumer, pipelineEnv, producer, runSummary, script } from './fixtures.js'
 
 const READING_PRODUCER = `gen: {
@@ -18,13 +19,13 @@ const READING_PREPARE = `async () => {
         return e ? { reservations: [{ topic: "items", ids: [e.messageId] }], data: { id: e.messageId, i: e.payload.i } } : { reservations: [] }
       }`
 
-describe('failures before the mutation', () => {
+describeBackends('failures before the mutation', (backend) => {
   it('retries a network error of a producer with a persisted backoff and commits on the next attempt', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     env.read.script({ error: 'network' })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [READING_PRODUCER], consumers: [consumer('send')] }) })
     const first = await env.engine.runSession('wf')
-    expect(first).toMatchObject({ status: 'suspended', reason: expect.stringContaining('waits until') })
+    expect(first).toMatchObject({ status: 'suspended', reason: expect.stringContaining('waits for a retry until') })
     const [run] = await env.db.runs.listBySession(first.sessionId)
     expect(run).toMatchObject({ status: 'waiting', attempt: 2, error_type: 'network' })
     expect((await env.db.workflows.get('wf'))!.status).toBe('active')
@@ -38,7 +39,7 @@ describe('failures before the mutation', () => {
   })
 
   it('fails the run and puts the workflow in error after the last network retry', async () => {
-    await using env = await pipelineEnv({ config: { retry: { maxAttempts: 2, baseDelayMs: 1000, maxDelayMs: 60_000 } } })
+    await using env = await pipelineEnv({ ...backend, config: { retry: { maxAttempts: 2, baseDelayMs: 1000, maxDelayMs: 60_000 } } })
     env.read.script({ error: 'network' }, { error: 'network' })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [READING_PRODUCER], consumers: [consumer('send')] }) })
     await env.engine.runSession('wf')
@@ -50,7 +51,7 @@ describe('failures before the mutation', () => {
   })
 
   it('pauses the run and the workflow on an auth error in prepare, reserving nothing, and continues after resume', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     env.read.script({ error: 'auth', message: 'token expired' })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send', { prepare: READING_PREPARE })] }) })
     const result = await env.engine.runSession('wf')
@@ -64,7 +65,7 @@ describe('failures before the mutation', () => {
   })
 
   it('fails the run and releases its events (attempt + 1) when mutate throws before its tool call', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     const code = script({
       producers: [producer('gen', { count: 1 })],
       consumers: [consumer('send', { tool: 'Out.send' }).replace('mutate: async (p) => {', 'mutate: async (p) => { if (p.data.i === 0) throw new TypeError("bad data");')],
@@ -78,7 +79,7 @@ describe('failures before the mutation', () => {
   })
 
   it('turns an event dead once it was released maxAttempts times, and requeue brings it back', async () => {
-    await using env = await pipelineEnv({ config: { maxEventAttempts: 2 } })
+    await using env = await pipelineEnv({ ...backend, config: { maxEventAttempts: 2 } })
     const code = script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send').replace('mutate: async (p) => {', 'mutate: async (p) => { throw new Error("broken");')] })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code })
     await env.engine.runSession('wf')
@@ -91,9 +92,9 @@ describe('failures before the mutation', () => {
   })
 })
 
-describe('failures at the mutation call', () => {
+describeBackends('failures at the mutation call', (backend) => {
   it('records a definite logic failure in the ledger, releases the events and puts the workflow in error', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     env.out.script({ error: 'logic', message: 'recipient rejected' })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send')] }) })
     const result = await env.engine.runSession('wf')
@@ -105,7 +106,7 @@ describe('failures at the mutation call', () => {
   })
 
   it('treats a plain Error from a mutation tool as internal and definite', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     env.out.script({ error: 'internal' })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send')] }) })
     expect(await env.engine.runSession('wf')).toMatchObject({ status: 'failed', errorType: 'internal' })
@@ -113,7 +114,7 @@ describe('failures at the mutation call', () => {
   })
 
   it('pauses on an auth error the tool says did not happen, and makes the mutation in a new run after resume', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     env.out.script({ error: 'auth', message: 'login required', notApplied: true })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send')] }) })
     expect(await env.engine.runSession('wf')).toMatchObject({ status: 'suspended', errorType: 'auth' })
@@ -127,7 +128,7 @@ describe('failures at the mutation call', () => {
   })
 
   it('reconciles a network error after the effect happened: applied once, next sees the real result', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     env.out.script({ applyThenError: 'network' })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send')] }) })
     expect(await env.engine.runSession('wf')).toMatchObject({ status: 'completed' })
@@ -141,7 +142,7 @@ describe('failures at the mutation call', () => {
   })
 
   it('retries in a new run when reconciliation finds a network failure did not happen', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     env.out.script({ error: 'network' })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send')] }) })
     const first = await env.engine.runSession('wf')
@@ -160,7 +161,7 @@ describe('failures at the mutation call', () => {
     const { recordingTool } = await import('../src/kit/index.js')
     const blind = recordingTool({ namespace: 'Blind', name: 'send', kind: 'mutation', reconcile: false })
     blind.script({ applyThenError: 'network' })
-    await using env = await pipelineEnv({ tools: [blind.tool] })
+    await using env = await pipelineEnv({ ...backend, tools: [blind.tool] })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send', { tool: 'Blind.send' })] }) })
     const result = await env.engine.runSession('wf')
     expect(result).toMatchObject({ status: 'suspended', errorType: 'indeterminate' })
@@ -172,9 +173,9 @@ describe('failures at the mutation call', () => {
   })
 })
 
-describe('failures after the mutation', () => {
+describeBackends('failures after the mutation', (backend) => {
   it('keeps the reservations when next fails, and a retry after a fix runs only next with the real result', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     const broken = script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send', { next: 'async (p, r) => { throw new Error("next is broken") }' })] })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: broken })
     expect(await env.engine.runSession('wf')).toMatchObject({ status: 'failed', error: expect.stringContaining('next is broken') })
@@ -191,7 +192,7 @@ describe('failures after the mutation', () => {
   })
 
   it('fails the run after an applied mutation when mutate calls a second tool, keeping the events', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     const code = script({
       producers: [producer('gen', { count: 1 })],
       consumers: [consumer('send').replace('mutate: async (p) => { await Out.send({ id: p.data.id, i: p.data.i }) },', 'mutate: async (p) => { await Out.send({ id: p.data.id, i: p.data.i }); await Out.send({ id: "again" }) },')],

@@ -1,11 +1,12 @@
 /** Operator actions (SPEC §8): pause, resume, retry, resolveMutation, requeueEvent, runNow, external publish. */
 import { type Engine, defineTool } from '@ledgerflow/agent'
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { z } from 'zod'
 import { checkInvariants, recordingTool } from '../src/kit/index.js'
+import { describeBackends } from './backends.js'
 import { PIPELINE, consumer, pipelineEnv, producer, runSummary, script } from './fixtures.js'
 
-describe('pause and resume', () => {
+describeBackends('pause and resume', (backend) => {
   it('stops a running session at the next checkpoint without ever turning the workflow to error', async () => {
     let engine: Engine | undefined
     let paused = false
@@ -23,7 +24,7 @@ describe('pause and resume', () => {
         return null
       },
     })
-    await using env = await pipelineEnv({ tools: [pauser] })
+    await using env = await pipelineEnv({ ...backend, tools: [pauser] })
     engine = env.engine
     const prepare = `async () => {
         await Ops.pauseOnce({})
@@ -43,7 +44,7 @@ describe('pause and resume', () => {
   })
 
   it('refuses to resume a workflow that is not paused and to pause an archived one', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     await env.engine.resume('wf') // already active: nothing to do
     await env.db.workflows.transitionStatus('wf', { from: ['active'], to: 'error', now: env.clock.now() })
@@ -54,9 +55,9 @@ describe('pause and resume', () => {
   })
 })
 
-describe('retry after a fix', () => {
+describeBackends('retry after a fix', (backend) => {
   it('runs again only the producer whose last run failed', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     const broken = script({ producers: [producer('a', { count: 1 }), producer('b', { fail: 'b is broken' })], consumers: [consumer('send')] })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: broken })
     expect(await env.engine.runSession('wf')).toMatchObject({ status: 'failed' })
@@ -70,11 +71,11 @@ describe('retry after a fix', () => {
   })
 })
 
-describe('resolveMutation', () => {
+describeBackends('resolveMutation', (backend) => {
   async function parked() {
     const blind = recordingTool({ namespace: 'Blind', name: 'send', kind: 'mutation', reconcile: false })
     blind.script({ error: 'network' })
-    const env = await pipelineEnv({ tools: [blind.tool] })
+    const env = await pipelineEnv({ ...backend, tools: [blind.tool] })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send', { tool: 'Blind.send' })] }) })
     expect(await env.engine.runSession('wf')).toMatchObject({ status: 'suspended', errorType: 'indeterminate' })
     const [ledger] = await env.db.mutations.listByWorkflow('wf')
@@ -114,7 +115,7 @@ describe('resolveMutation', () => {
   })
 
   it('refuses to resolve a mutation that is not indeterminate', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     await env.engine.runSession('wf')
     const [ledger] = await env.db.mutations.listByWorkflow('wf')
@@ -123,9 +124,9 @@ describe('resolveMutation', () => {
   })
 })
 
-describe('runNow and external publish', () => {
+describeBackends('runNow and external publish', (backend) => {
   it('runs every producer at once and moves their next run time', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     await env.engine.runSession('wf', { trigger: 'schedule' })
     const [before] = await env.db.schedules.list('wf')
@@ -139,7 +140,7 @@ describe('runNow and external publish', () => {
   })
 
   it('publishes external events idempotently and refuses unknown topics and oversized payloads', async () => {
-    await using env = await pipelineEnv({ config: { maxPayloadBytes: 100 } })
+    await using env = await pipelineEnv({ ...backend, config: { maxPayloadBytes: 100 } })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     const first = await env.engine.publish('wf', 'items', { messageId: 'x1', title: 'X', payload: { i: 1 } })
     const again = await env.engine.publish('wf', 'items', { messageId: 'x1', title: 'changed', payload: { i: 2 } })

@@ -4,11 +4,12 @@ import { openDatabase } from '@ledgerflow/db'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { checkInvariants } from '../src/kit/index.js'
+import { describeBackends } from './backends.js'
 import { consumer, pipelineEnv, producer, runSummary, script } from './fixtures.js'
 
-describe('a failing producer stops the session', () => {
+describeBackends('a failing producer stops the session', (backend) => {
   it('runs the first producer, fails on the second and never runs the third', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({
       id: 'wf',
       title: 'T',
@@ -23,7 +24,7 @@ describe('a failing producer stops the session', () => {
   })
 })
 
-describe('the event lifecycle', () => {
+describeBackends('the event lifecycle', (backend) => {
   it('goes pending → reserved in prepare → consumed at commit, and is reserved while the mutation runs', async () => {
     let statusDuringMutation: string | undefined
     let getStatus: () => Promise<string | undefined> = async () => undefined
@@ -38,7 +39,7 @@ describe('the event lifecycle', () => {
         return { ok: true }
       },
     })
-    await using env = await pipelineEnv({ tools: [spy] })
+    await using env = await pipelineEnv({ ...backend, tools: [spy] })
     getStatus = async () => (await env.db.events.listByWorkflow('wf'))[0]?.status
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ consumers: [consumer('send', { tool: 'Spy.send' })] }) })
     await env.engine.publish('wf', 'items', { messageId: 'm1', payload: { i: 1 } })
@@ -51,7 +52,7 @@ describe('the event lifecycle', () => {
   })
 
   it('releases the reservation on a failure before the mutation and keeps it on a failure after it', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     const failing = script({ consumers: [consumer('send', { next: 'async (p) => { if (p.data.id === "after") throw new Error("after") }' }).replace('mutate: async (p) => {', 'mutate: async (p) => { if (p.data.id === "before") throw new Error("before");')] })
     await env.engine.deployWorkflow({ id: 'early', title: 'Fails before', code: failing })
     await env.engine.deployWorkflow({ id: 'late', title: 'Fails after', code: failing })
@@ -66,7 +67,7 @@ describe('the event lifecycle', () => {
   })
 
   it('never lets a reservation name an event of another workflow with the same topic and messageId', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     const greedy = consumer('send', { prepare: 'async () => ({ reservations: [{ topic: "items", ids: ["shared"] }], data: { id: "shared", i: 0 } })' })
     await env.engine.deployWorkflow({ id: 'a', title: 'A', code: script({ consumers: [greedy] }) })
     await env.engine.deployWorkflow({ id: 'b', title: 'B', code: script({ consumers: [consumer('send')] }) })
@@ -79,7 +80,7 @@ describe('the event lifecycle', () => {
   })
 })
 
-describe('the schema under test', () => {
+describe('the schema under test (SQLite)', () => {
   it('is exactly the schema the migrations create', async () => {
     await using env = await pipelineEnv()
     const fresh = await openDatabase({ sqlite: ':memory:' })

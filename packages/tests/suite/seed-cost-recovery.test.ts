@@ -1,11 +1,12 @@
 /** The seed's cost aggregation and crash-recovery scenarios, plus continueSession. */
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { checkInvariants, recordingTool } from '../src/kit/index.js'
+import { describeBackends } from './backends.js'
 import { PIPELINE, consumer, durableState, pipelineEnv, producer, runSummary, script } from './fixtures.js'
 
-describe('getSessionCost', () => {
+describeBackends('getSessionCost', (backend) => {
   it('returns 0 for a session without runs', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     const result = await env.engine.runSession('wf', { trigger: 'event' })
     expect(await env.engine.sessionCost(result.sessionId)).toBe(0)
@@ -15,7 +16,7 @@ describe('getSessionCost', () => {
   it('sums the cost every run reported through its tools', async () => {
     const paid = recordingTool({ namespace: 'Paid', name: 'send', kind: 'mutation', cost: 250 })
     const lookup = recordingTool({ namespace: 'Paid', name: 'lookup', kind: 'read', cost: 10 })
-    await using env = await pipelineEnv({ tools: [paid.tool, lookup.tool] })
+    await using env = await pipelineEnv({ ...backend, tools: [paid.tool, lookup.tool] })
     const code = script({
       producers: [producer('gen', { count: 2 })],
       consumers: [consumer('send', {
@@ -33,16 +34,16 @@ describe('getSessionCost', () => {
   })
 
   it('counts runs that reported no cost as zero', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     const result = await env.engine.runSession('wf')
     expect(await env.engine.sessionCost(result.sessionId)).toBe(0)
   })
 })
 
-describe('resumeIncompleteSessions', () => {
+describeBackends('resumeIncompleteSessions', (backend) => {
   it('closes the session of a paused workflow without running anything, pausing its active run', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     env.crashAt({ point: 'run:after-create', nth: 2 }) // the first consumer run exists, nothing ran yet
     await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
@@ -61,7 +62,7 @@ describe('resumeIncompleteSessions', () => {
   })
 
   it('resumes the incomplete runs of active workflows and finishes their sessions', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     env.crashAt({ point: 'run:after-checkpoint', phase: 'prepared' })
     await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
@@ -75,7 +76,7 @@ describe('resumeIncompleteSessions', () => {
   })
 
   it('leaves a session whose lease is still valid to its owner unless forced', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     env.crashAt({ point: 'run:after-create', nth: 2 })
     await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
@@ -87,11 +88,11 @@ describe('resumeIncompleteSessions', () => {
   })
 })
 
-describe('continueSession', () => {
+describeBackends('continueSession', (backend) => {
   const five = script({ producers: [producer('gen', { count: 5 })], consumers: [consumer('send')] })
 
   it('counts only the consumer runs already in the session against maxIterations', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: five })
     // Crash when the third consumer run is created: the producer and two consumer runs have committed.
     env.crashAt({ point: 'run:after-create', nth: 4 })
@@ -108,7 +109,7 @@ describe('continueSession', () => {
   })
 
   it('runs the producers the interrupted session had not run yet, and not the ones it had', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('a', { count: 1 }), producer('b', { count: 1 })], consumers: [consumer('send')] }) })
     env.crashAt({ point: 'run:after-create', nth: 2 }) // producer b's run exists, not started
     await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
@@ -125,7 +126,7 @@ describe('continueSession', () => {
   })
 
   it('refuses to continue a session another live worker holds', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     env.crashAt({ point: 'session:after-open' })
     await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
@@ -135,7 +136,7 @@ describe('continueSession', () => {
   })
 
   it('returns the result of a session that is already closed', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     const result = await env.engine.runSession('wf')
     expect(await env.engine.continueSession(result.sessionId)).toEqual(result)

@@ -5,6 +5,7 @@ import { type Engine, defineTool } from '@ledgerflow/agent'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { checkInvariants } from '../src/kit/index.js'
+import { describeBackends } from './backends.js'
 import { PIPELINE, pipelineEnv } from './fixtures.js'
 
 /** A read tool that runs `probe` inside the session and keeps what it returned. */
@@ -30,9 +31,9 @@ const PROBED = `const workflow = {
   consumers: { c: { subscribe: ["items"], prepare: async () => ({ reservations: [] }) } },
 }`
 
-describe('canStartSession', () => {
+describeBackends('canStartSession', (backend) => {
   it('answers true for an active, idle workflow and false in every other state', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     expect(await env.engine.canStartSession('missing')).toBe(false)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE, activate: false })
     expect(await env.engine.canStartSession('wf')).toBe(false) // draft, no active script
@@ -49,7 +50,7 @@ describe('canStartSession', () => {
   it('answers false while a session is open and true again once all its runs are finished', async () => {
     let engine: Engine | undefined
     const probe = probeTool(() => engine!.canStartSession('wf'))
-    await using env = await pipelineEnv({ tools: [probe.tool] })
+    await using env = await pipelineEnv({ ...backend, tools: [probe.tool] })
     engine = env.engine
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PROBED })
     await env.engine.runSession('wf')
@@ -58,11 +59,11 @@ describe('canStartSession', () => {
   })
 })
 
-describe('executeWorkflowSessionIfIdle', () => {
+describeBackends('executeWorkflowSessionIfIdle', (backend) => {
   it('returns null while another session is open', async () => {
     let engine: Engine | undefined
     const probe = probeTool(() => engine!.runSessionIfIdle('wf'))
-    await using env = await pipelineEnv({ tools: [probe.tool] })
+    await using env = await pipelineEnv({ ...backend, tools: [probe.tool] })
     engine = env.engine
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PROBED })
     const outer = await env.engine.runSession('wf')
@@ -72,7 +73,7 @@ describe('executeWorkflowSessionIfIdle', () => {
   })
 
   it('runs the session when the workflow is idle', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     const result = await env.engine.runSessionIfIdle('wf')
     expect(result).toMatchObject({ status: 'completed' })
@@ -82,7 +83,7 @@ describe('executeWorkflowSessionIfIdle', () => {
   it('throws SessionBusyError from runSession when a session is open', async () => {
     let engine: Engine | undefined
     const probe = probeTool(() => engine!.runSession('wf').catch((e: unknown) => (e as { code: string }).code))
-    await using env = await pipelineEnv({ tools: [probe.tool] })
+    await using env = await pipelineEnv({ ...backend, tools: [probe.tool] })
     engine = env.engine
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PROBED })
     await env.engine.runSession('wf')
@@ -90,9 +91,9 @@ describe('executeWorkflowSessionIfIdle', () => {
   })
 })
 
-describe('concurrent starts', () => {
+describeBackends('concurrent starts', (backend) => {
   it('gives exactly one session to two starts racing with Promise.all in one process', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     const results = await Promise.all([env.engine.runSessionIfIdle('wf'), env.engine.runSessionIfIdle('wf'), env.engine.runSessionIfIdle('wf')])
     expect(results.filter((r) => r !== null)).toHaveLength(1)
@@ -100,12 +101,14 @@ describe('concurrent starts', () => {
     expect(env.out.calls).toHaveLength(3)
     expect(await checkInvariants(env.db, { effects: [env.out.effects] })).toEqual([])
   })
+})
 
+describe('concurrent starts on one SQLite file', () => {
   it('gives exactly one session to two processes starting at the same moment on one file', async () => {
     await using env = await pipelineEnv()
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PROBED.replace('Probe.read', 'Hold.read') })
     const script = fileURLToPath(new URL('./children/concurrent-start.mjs', import.meta.url))
-    const children = ['a', 'b'].map((name) => fork(script, [env.file, name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    const children = ['a', 'b'].map((name) => fork(script, [env.file!, name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
     const messages: Array<{ type: string; name: string; result?: unknown; error?: string }> = []
     let onMessage = () => {}
     for (const c of children) {

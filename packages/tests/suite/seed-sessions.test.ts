@@ -1,12 +1,13 @@
 /** The seed's session-orchestration scenarios (basic validation, session state, triggers, loop, budget, order). */
 import { WorkflowNotRunnableError } from '@ledgerflow/agent'
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { checkInvariants } from '../src/kit/index.js'
+import { describeBackends } from './backends.js'
 import { PIPELINE, consumer, pipelineEnv, producer, runSummary, script } from './fixtures.js'
 
-describe('executeWorkflowSession: basic validation', () => {
+describeBackends('executeWorkflowSession: basic validation', (backend) => {
   it('refuses a workflow with no active script, writing no session row', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     const now = env.clock.now()
     await env.db.workflows.insert({ id: 'bare', title: 'Bare', status: 'active', active_script_id: null, handler_config: null, error: null, error_type: null, consumer_sleep_until: null, created_at: now, updated_at: now })
     const error = await env.engine.runSession('bare').catch((e: unknown) => e)
@@ -16,7 +17,7 @@ describe('executeWorkflowSession: basic validation', () => {
   })
 
   it('refuses a workflow that is not active, writing no session row', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'Paused', code: PIPELINE })
     await env.engine.pause('wf')
     await expect(env.engine.runSession('wf')).rejects.toMatchObject({ reason: 'not_active' })
@@ -24,7 +25,7 @@ describe('executeWorkflowSession: basic validation', () => {
   })
 
   it('fails the session and puts the workflow in error when the stored handler config is corrupt', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     const { scriptId } = await env.engine.deployWorkflow({ id: 'wf', title: 'Corrupt', code: PIPELINE })
     await env.db.kysely.updateTable('scripts').set({ handler_config: '{"topics": [' }).where('id', '=', scriptId).execute()
     const result = await env.engine.runSession('wf')
@@ -34,7 +35,7 @@ describe('executeWorkflowSession: basic validation', () => {
   })
 
   it('creates the session row with its trigger, script and lease when the session starts', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     const { scriptId } = await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     const started = env.events.awaitNext('session:start')
     const result = await env.engine.runSession('wf', { trigger: 'manual' })
@@ -43,7 +44,7 @@ describe('executeWorkflowSession: basic validation', () => {
   })
 
   it('completes a session with nothing to do without creating runs', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'Idle', code: script({ consumers: [consumer('send')] }) })
     const result = await env.engine.runSession('wf')
     expect(result).toEqual({ sessionId: result.sessionId, status: 'completed' })
@@ -51,9 +52,9 @@ describe('executeWorkflowSession: basic validation', () => {
   })
 })
 
-describe('executeWorkflowSession: session state', () => {
+describeBackends('executeWorkflowSession: session state', (backend) => {
   it('marks a successful session completed with start and end timestamps and leaves the workflow active', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     const start = env.clock.now()
     const result = await env.engine.runSession('wf')
@@ -65,7 +66,7 @@ describe('executeWorkflowSession: session state', () => {
   })
 
   it('marks the session failed and the workflow error when a producer fails', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { fail: 'feed is down' })], consumers: [consumer('send')] }) })
     await env.clock.advance(1234)
     const result = await env.engine.runSession('wf')
@@ -78,14 +79,14 @@ describe('executeWorkflowSession: session state', () => {
   })
 })
 
-describe('executeWorkflowSession: triggers', () => {
+describeBackends('executeWorkflowSession: triggers', (backend) => {
   const twoProducers = script({
     producers: [producer('fast', { schedule: '{ interval: "1m" }' }), producer('slow', { schedule: '{ interval: "1h" }' })],
     consumers: [consumer('send')],
   })
 
   it('runs only the due producers for a schedule trigger', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: twoProducers })
     await env.engine.runSession('wf', { trigger: 'schedule' }) // both due right after deploy
     await env.clock.advance(60_000)
@@ -95,7 +96,7 @@ describe('executeWorkflowSession: triggers', () => {
   })
 
   it('runs every producer for a manual trigger', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: twoProducers })
     await env.engine.runSession('wf', { trigger: 'schedule' })
     const result = await env.engine.runSession('wf', { trigger: 'manual' })
@@ -104,7 +105,7 @@ describe('executeWorkflowSession: triggers', () => {
   })
 
   it('runs no producer for an event trigger, only consumers', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     await env.engine.publish('wf', 'items', { messageId: 'ext-1', payload: { i: 1 } })
     const result = await env.engine.runSession('wf', { trigger: 'event' })
@@ -114,16 +115,16 @@ describe('executeWorkflowSession: triggers', () => {
   })
 })
 
-describe('executeWorkflowSession: consumer loop and budget', () => {
+describeBackends('executeWorkflowSession: consumer loop and budget', (backend) => {
   it('creates no consumer run when there is no pending work', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     const result = await env.engine.runSession('wf', { trigger: 'event' })
     expect(await env.db.runs.listBySession(result.sessionId)).toHaveLength(0)
   })
 
   it('runs the consumer once per pending event', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     const result = await env.engine.runSession('wf')
     expect(await runSummary(env.db, 'wf')).toEqual([
@@ -137,7 +138,7 @@ describe('executeWorkflowSession: consumer loop and budget', () => {
   })
 
   it('stops after maxIterations consumer runs and reports the budget as exhausted', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 5 })], consumers: [consumer('send')] }) })
     const result = await env.engine.runSession('wf', { maxIterations: 2 })
     expect(result).toMatchObject({ status: 'completed', budgetExhausted: 'iterations' })
@@ -149,7 +150,7 @@ describe('executeWorkflowSession: consumer loop and budget', () => {
   it('stops on the cost budget once the session has spent it', async () => {
     const { recordingTool } = await import('../src/kit/index.js')
     const paid = recordingTool({ namespace: 'Paid', name: 'send', kind: 'mutation', cost: 400 })
-    await using env = await pipelineEnv({ tools: [paid.tool] })
+    await using env = await pipelineEnv({ ...backend, tools: [paid.tool] })
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 5 })], consumers: [consumer('send', { tool: 'Paid.send' })] }) })
     const result = await env.engine.runSession('wf', { maxCostMicrodollars: 1000 })
     expect(result).toMatchObject({ status: 'completed', budgetExhausted: 'cost' })
@@ -160,7 +161,7 @@ describe('executeWorkflowSession: consumer loop and budget', () => {
   it('stops on the time budget measured from the session start', async () => {
     const { recordingTool } = await import('../src/kit/index.js')
     const slow = recordingTool({ namespace: 'Slow', name: 'send', kind: 'mutation' })
-    await using env = await pipelineEnv({ tools: [slow.tool] })
+    await using env = await pipelineEnv({ ...backend, tools: [slow.tool] })
     // Each consumer run takes 400 ms of (manual) time.
     env.engine.on('run:end', () => env.clock.set(env.clock.now() + 400))
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 5 })], consumers: [consumer('send', { tool: 'Slow.send' })] }) })
@@ -170,9 +171,9 @@ describe('executeWorkflowSession: consumer loop and budget', () => {
   })
 })
 
-describe('session handler runs', () => {
+describeBackends('session handler runs', (backend) => {
   it('creates runs with the right handler type and name, producers before consumers', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({
       id: 'wf',
       title: 'T',
@@ -192,7 +193,7 @@ describe('session handler runs', () => {
     const { defineTool } = await import('@ledgerflow/agent')
     const { z } = await import('zod')
     const broken = defineTool({ namespace: 'Broken', name: 'read', kind: 'read', description: 'throws a plain Error', input: z.unknown(), async execute() { throw new Error('socket hang up') } })
-    await using env = await pipelineEnv({ tools: [broken] })
+    await using env = await pipelineEnv({ ...backend, tools: [broken] })
     await env.engine.deployWorkflow({
       id: 'wf',
       title: 'T',

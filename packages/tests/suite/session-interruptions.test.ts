@@ -1,13 +1,14 @@
 /** Sessions that end early: a stop before the producers ran, and a fault of the database under a run. */
 import { defineTool } from '@ledgerflow/agent'
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { z } from 'zod'
 import { checkInvariants } from '../src/kit/index.js'
+import { describeBackends } from './backends.js'
 import { PIPELINE, consumer, pipelineEnv, producer, script } from './fixtures.js'
 
-describe('a session that stops early', () => {
+describeBackends('a session that stops early', (backend) => {
   it('makes the producers it did not get to run due again, so no scheduled run is lost', async () => {
-    await using env = await pipelineEnv()
+    await using env = await pipelineEnv(backend)
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: PIPELINE })
     await env.engine.runSession('wf', { trigger: 'schedule' })
     await env.clock.advance(5 * 60_000)
@@ -32,9 +33,9 @@ describe('a session that stops early', () => {
         return null
       },
     })
-    await using env = await pipelineEnv({ tools: [saboteur] })
+    await using env = await pipelineEnv({ ...backend, tools: [saboteur] })
     drop = async () => {
-      env.db.native!.exec('drop table consumer_wakeups')
+      await env.db.kysely.schema.dropTable('consumer_wakeups').execute()
     }
     const prepare = `async () => { await Ops.sabotage({}); return { reservations: [] } }`
     await env.engine.deployWorkflow({ id: 'wf', title: 'T', code: script({ producers: [producer('gen', { count: 1 })], consumers: [consumer('send', { prepare })] }) })

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { checkInvariants, createTestEngine, recordingTool } from '../src/kit/index.js'
+import { describeBackends } from './backends.js'
 
 const code = `
 const workflow = {
@@ -31,10 +32,10 @@ const workflow = {
 }
 `
 
-describe('smoke', () => {
+describeBackends('smoke', (backend) => {
   it('runs a producer and a consumer end to end', async () => {
     const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
-    await using env = await createTestEngine({ tools: [email.tool] })
+    await using env = await createTestEngine({ ...backend, tools: [email.tool] })
     const d = await env.engine.deployWorkflow({ id: 'wf', title: 'Smoke', code })
     expect(d.version).toBe(1)
     const result = await env.engine.runSession('wf')

@@ -3,7 +3,18 @@
  * It reads only; it never repairs.
  */
 import type { LedgerflowDb } from '@ledgerflow/db'
+import { type LedgerSnapshot, checkLedgerUnchanged, ledgerSnapshot } from './ledger-snapshot.js'
 import type { EffectLog } from './recording-tool.js'
+
+/**
+ * The effect log of one mutation tool (a {@link RecordingTool} is one). Knowing which tool wrote which effects lets
+ * the check compare the ledger with the outside world, key by key.
+ */
+export interface ToolEffects {
+  /** The tool (`{ id: 'Email.send' }`, a `Tool`) or its id. */
+  tool: string | { readonly id: string }
+  effects: EffectLog
+}
 
 /** One broken invariant. */
 export interface Violation {
@@ -19,8 +30,15 @@ export interface InvariantOptions {
    * Default true.
    */
   quiescent?: boolean
-  /** Effect logs of mutation tools: no idempotency key may have been applied twice. */
-  effects?: readonly EffectLog[]
+  /**
+   * Effect logs of mutation tools. A bare {@link EffectLog}: no idempotency key may have been applied twice. A
+   * {@link ToolEffects} (e.g. a `RecordingTool`) also checks the ledger against the world: every effect has a ledger
+   * row of that tool with its key; an `applied` row has exactly one effect; a definite `failed` row has none (rows
+   * an operator resolved are taken at the operator's word).
+   */
+  effects?: ReadonlyArray<EffectLog | ToolEffects>
+  /** A {@link ledgerSnapshot} taken earlier: every row applied then must be unchanged now (§13.3). */
+  previous?: LedgerSnapshot
 }
 
 /**
@@ -61,12 +79,15 @@ export async function checkInvariants(db: LedgerflowDb, options: InvariantOption
     .leftJoin('handler_runs as r', 'r.id', 'events.reserved_by_run_id')
     .leftJoin('workflows as w', 'w.id', 'events.workflow_id')
     .select(['events.id', 'events.status', 'events.message_id', 'r.id as run', 'r.status as runStatus', 'r.phase as runPhase', 'w.status as workflowStatus'])
-    .where('events.status', 'in', ['reserved', 'consumed'])
+    .where('events.status', 'in', ['reserved', 'consumed', 'skipped'])
     .execute()
+  for (const e of await k.selectFrom('events').select(['id', 'message_id']).where('status', '=', 'pending').where('reserved_by_run_id', 'is not', null).execute()) {
+    v(2, `event ${e.id} (${e.message_id}) is pending but names a reserving run`)
+  }
   const retried = new Set((await k.selectFrom('handler_runs').select('retry_of').where('retry_of', 'is not', null).execute()).map((r) => r.retry_of))
   for (const e of held) {
-    if (e.status === 'consumed') {
-      if (e.runStatus !== 'committed') v(2, `event ${e.id} (${e.message_id}) is consumed but its run ${e.run} is ${e.runStatus}`)
+    if (e.status === 'consumed' || e.status === 'skipped') {
+      if (e.runStatus !== 'committed') v(2, `event ${e.id} (${e.message_id}) is ${e.status} but its run ${e.run} is ${e.runStatus}`)
       continue
     }
     if (!e.run) v(2, `event ${e.id} is reserved by no run`)
@@ -97,9 +118,15 @@ export async function checkInvariants(db: LedgerflowDb, options: InvariantOption
     .where('r.phase', '=', 'mutating')
     .execute()
   for (const r of mutating) if (!r.mutation) v(3, `run ${r.id} is at mutating without a ledger row`)
-  for (const log of options.effects ?? []) {
-    for (const e of log.entries()) if (e.count > 1) v(3, `effect ${e.key} was applied ${e.count} times`)
+  for (const r of await k.selectFrom('mutations').select((eb) => ['handler_run_id', eb.fn.countAll<number>().as('n')]).groupBy('handler_run_id').execute()) {
+    if (Number(r.n) > 1) v(3, `run ${r.handler_run_id} has ${r.n} ledger rows`)
   }
+  for (const item of options.effects ?? []) {
+    const log = 'apply' in item ? item : item.effects
+    for (const e of log.entries()) if (e.count > 1) v(3, `effect ${e.key} was applied ${e.count} times`)
+    if (!('apply' in item)) for (const m of await checkWorld(db, item)) v(3, m)
+  }
+  if (options.previous) for (const m of checkLedgerUnchanged(options.previous, await ledgerSnapshot(db))) v(3, m)
 
   // 4. A run that did not commit published nothing and changed no state.
   const published = await k
@@ -131,6 +158,38 @@ export async function checkInvariants(db: LedgerflowDb, options: InvariantOption
     for (const s of cost) {
       if (Number(s.cost) > Number(s.sum)) v(5, `session ${s.id} reports cost ${s.cost}, more than its runs' ${s.sum}`)
     }
+    const counts = await k
+      .selectFrom('script_runs as s')
+      .select((eb) => ['s.id', 's.handler_run_count', eb.selectFrom('handler_runs').select((x) => x.fn.countAll<number>().as('n')).whereRef('script_run_id', '=', 's.id').as('n')])
+      .where('s.end_timestamp', 'is not', null)
+      .execute()
+    for (const s of counts) {
+      if (Number(s.handler_run_count) !== Number(s.n)) v(5, `session ${s.id} reports ${s.handler_run_count} runs but has ${s.n}`)
+    }
+  }
+  return out
+}
+
+/** The ledger of one tool against its effect log (see {@link InvariantOptions.effects}). */
+async function checkWorld(db: LedgerflowDb, item: ToolEffects): Promise<string[]> {
+  const id = typeof item.tool === 'string' ? item.tool : item.tool.id
+  const [namespace, method] = [id.slice(0, id.lastIndexOf('.')), id.slice(id.lastIndexOf('.') + 1)]
+  const rows = await db.kysely
+    .selectFrom('mutations')
+    .select(['id', 'status', 'idempotency_key', 'resolved_by'])
+    .where('tool_namespace', '=', namespace)
+    .where('tool_method', '=', method)
+    .execute()
+  const out: string[] = []
+  const byKey = new Map(rows.map((r) => [r.idempotency_key, r]))
+  for (const e of item.effects.entries()) {
+    if (!byKey.has(e.key)) out.push(`effect ${e.key} of ${id} has no ledger row: it was executed without a record`)
+  }
+  for (const r of rows) {
+    const n = item.effects.count(r.idempotency_key)
+    if (r.resolved_by !== null) continue
+    if (r.status === 'applied' && n !== 1) out.push(`mutation ${r.id} (${id}) is applied but its effect happened ${n} times`)
+    if ((r.status === 'failed' || r.status === 'pending') && n !== 0) out.push(`mutation ${r.id} (${id}) is ${r.status} but its effect happened ${n} times`)
   }
   return out
 }

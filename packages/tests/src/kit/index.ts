@@ -1,8 +1,9 @@
 /**
  * @module @ledgerflow/tests/kit
  *
- * The ledgerflow testing kit: a test engine on a fresh migrated SQLite file, a manual clock, recording tools with
- * scriptable outcomes, named crash points, and `checkInvariants`, which checks SPEC §13 against the database.
+ * The ledgerflow testing kit: a test engine on a fresh migrated database (a SQLite file, or a schema of its own on
+ * PostgreSQL), a manual clock, recording tools with scriptable outcomes, named crash points, and `checkInvariants`,
+ * which checks SPEC §13 against the database.
  *
  * ### Examples
  * ```ts
@@ -20,8 +21,21 @@
  * ```
  */
 export { ManualClock } from './manual-clock.js'
-export { createTestEngine, type TestEngine, type TestEngineOptions, type CrashMatch } from './test-engine.js'
-export { recordingTool, memoryEffectLog, type RecordingTool, type RecordingToolOptions, type ToolOutcome, type EffectLog, type RecordedCall } from './recording-tool.js'
+export { createTestEngine, type TestEngine, type TestEngineOptions, type TestBackend, type CrashMatch } from './test-engine.js'
+export {
+  recordingTool,
+  memoryEffectLog,
+  type RecordingTool,
+  type RecordingToolOptions,
+  type ToolOutcome,
+  type ReconcileOutcome,
+  type CallInfo,
+  type EffectLog,
+  type RecordedCall,
+} from './recording-tool.js'
+export { fileEffectLog, readEffectFile, type FileEffectLog } from './effect-log.js'
 export { EventRecorder } from './event-recorder.js'
-export { checkInvariants, assertInvariants, type Violation, type InvariantOptions } from './check-invariants.js'
+export { checkInvariants, assertInvariants, type Violation, type InvariantOptions, type ToolEffects } from './check-invariants.js'
+export { copyDatabaseImage, type ImageOptions } from './power-loss.js'
+export { ledgerSnapshot, checkLedgerUnchanged, type LedgerSnapshot, type AppliedRow } from './ledger-snapshot.js'
 export { SimulatedCrash, CRASH_POINTS, type CrashPoint, type CrashSite } from '@ledgerflow/agent'

@@ -11,6 +11,31 @@ export type ToolOutcome =
   | { applyThenError: ErrorType; message?: string }
   /** Never settle: the engine's tool timeout (or the sandbox wall timer) ends the call. */
   | 'never'
+  /**
+   * Apply the effect, then never settle: the real "timeout after applying" (the tool's `timeoutMs` turns it into a
+   * `network` error, and reconciliation finds the effect).
+   */
+  | 'apply-then-never'
+
+/** What a recording mutation tool's `reconcile` answers. */
+export type ReconcileOutcome =
+  /** Look the idempotency key up in the effect log (the default). */
+  | 'truth'
+  /** Answer `unknown`: the outside system cannot tell (enough of these park the mutation as indeterminate). */
+  | 'unknown'
+  /** Throw a classified error. */
+  | { error: ErrorType; message?: string }
+
+/** One call as {@link RecordingToolOptions.decide} sees it. */
+export interface CallInfo {
+  input: unknown
+  /** 0-based index of the call on this tool (in this process). */
+  index: number
+  phase: ToolPhase
+  runId: string
+  workflowId: string
+  idempotencyKey?: string
+}
 
 /** The outside world of recording tools: effects by idempotency key. Swap in a durable one for crash campaigns. */
 export interface EffectLog {
@@ -44,7 +69,7 @@ export interface RecordedCall {
   runId: string
   workflowId: string
   idempotencyKey?: string
-  outcome: 'ok' | 'error' | 'applied-then-error' | 'never'
+  outcome: 'ok' | 'error' | 'applied-then-error' | 'never' | 'applied-then-never'
 }
 
 /** Options of {@link recordingTool}. */
@@ -57,10 +82,22 @@ export interface RecordingToolOptions {
   output?: z.ZodType
   /** Result of a successful call (default: `{ ok: true, key }` for mutations, `null` for reads). */
   result?: (input: unknown, callIndex: number) => unknown
-  /** Outcomes of the next calls, in order; afterwards calls succeed. */
+  /** Outcomes of the next calls, in order; afterwards calls succeed (or ask `decide`). */
   outcomes?: ToolOutcome[]
+  /**
+   * Decides the outcome of a call once the scripted queue is empty (`undefined`: succeed). Deterministic functions of
+   * the idempotency key (or run id) make a scenario replay exactly across processes, as crash campaigns need.
+   */
+  decide?: (call: CallInfo) => ToolOutcome | undefined
   /** Mutations: answer `reconcile` from the effect log (default true). */
   reconcile?: boolean
+  /** Mutations: what `reconcile` answers for a key (default `'truth'`). */
+  reconcileAnswer?: (idempotencyKey: string, input: unknown) => ReconcileOutcome
+  /**
+   * Called right after an effect was applied to the effect log, before the tool returns: the crash window "the
+   * outside system did it, the answer never arrived". Crash campaigns kill the process here.
+   */
+  onEffect?: (idempotencyKey: string) => void
   /** Reports this cost (microdollars) on every call. */
   cost?: number
   timeoutMs?: number
@@ -117,8 +154,9 @@ export function recordingTool(options: RecordingToolOptions): RecordingTool {
     ...(options.output ? { output: options.output } : {}),
     timeoutMs: options.timeoutMs ?? 5_000,
     async execute(input, ctx) {
-      const outcome = queue.shift() ?? { ok: undefined }
       const index = calls.length
+      const info: CallInfo = { input, index, phase: ctx.phase, runId: ctx.runId, workflowId: ctx.workflowId, idempotencyKey: ctx.idempotencyKey }
+      const outcome = queue.shift() ?? options.decide?.(info) ?? { ok: undefined }
       const record = (o: RecordedCall['outcome']) =>
         calls.push({ input, phase: ctx.phase, runId: ctx.runId, workflowId: ctx.workflowId, idempotencyKey: ctx.idempotencyKey, outcome: o })
       if (options.cost) ctx.addCost(options.cost)
@@ -126,11 +164,19 @@ export function recordingTool(options: RecordingToolOptions): RecordingTool {
         record('never')
         return new Promise<never>(() => {})
       }
-      if ('error' in outcome) {
+      if (typeof outcome === 'object' && 'error' in outcome) {
         record('error')
         throw ERRORS[outcome.error](outcome.message ?? `${options.namespace}.${options.name} failed (${outcome.error})`, outcome.notApplied)
       }
-      if (isMutation) effects.apply(ctx.idempotencyKey ?? `${ctx.runId}:${index}`, input)
+      if (isMutation) {
+        const key = ctx.idempotencyKey ?? `${ctx.runId}:${index}`
+        effects.apply(key, input)
+        options.onEffect?.(key)
+      }
+      if (outcome === 'apply-then-never') {
+        record('applied-then-never')
+        return new Promise<never>(() => {})
+      }
       if ('applyThenError' in outcome) {
         record('applied-then-error')
         throw ERRORS[outcome.applyThenError](outcome.message ?? `${options.namespace}.${options.name} lost its answer (${outcome.applyThenError})`)
@@ -143,6 +189,9 @@ export function recordingTool(options: RecordingToolOptions): RecordingTool {
           async reconcile(input: unknown, ctx: { idempotencyKey?: string }) {
             state.reconciles++
             const key = ctx.idempotencyKey!
+            const answer = options.reconcileAnswer?.(key, input) ?? 'truth'
+            if (answer === 'unknown') return { status: 'unknown' as const }
+            if (answer !== 'truth') throw ERRORS[answer.error](answer.message ?? `${options.namespace}.${options.name}.reconcile failed (${answer.error})`)
             return effects.count(key) > 0 ? { status: 'applied' as const, result: resultOf(input, key, -1) } : { status: 'not_applied' as const }
           },
         }
