@@ -5,16 +5,17 @@
  *
  * Run (after building the sandbox and this package):
  *   node --expose-gc packages/bench/dist/sandbox-bench.js [samples]
+ * `pnpm bench` runs it too (section `sandbox`), with the engine's own runner as one more variant.
  * Prints one summary line per variant, then one JSON line with every figure.
  */
 import { availableParallelism, cpus } from 'node:os'
+import { pathToFileURL } from 'node:url'
 import { createSandboxRunner, type HostCallHandler, type JsonValue, type SandboxRunner } from '@ledgerflow/sandbox'
 
-const SAMPLES = Number(process.argv[2] ?? 300)
 const WARMUP = 30
 
 /** A generated workflow script of about 200 lines: helpers, nine filler consumers, and `Inbox` (10 host calls). */
-function workflowScript(): string {
+export function workflowScript(): string {
   const lines = [
     '// benchmark workflow script',
     'const LIMITS = { batch: 4, labels: ["urgent", "later", "spam"] };',
@@ -136,11 +137,17 @@ function plainSample(): Sample {
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN
 
-/** Warm-up, then N timed samples; `idle` yields to the event loop between samples (untimed), as an engine would. */
-async function measure(sample: Sample, idle: boolean): Promise<{ median: number; p90: number; p99: number }> {
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Warm-up, then N timed samples; `idle` yields to the event loop between samples (untimed), as an engine would:
+ * `true` for one turn, a number for a pause of that many ms (time for a pool in a worker thread to refill).
+ */
+async function measure(sample: Sample, idle: boolean | number, samples: number): Promise<{ median: number; p90: number; p99: number }> {
   const times: number[] = []
-  for (let i = 0; i < WARMUP + SAMPLES; i++) {
-    if (idle) await yieldToLoop()
+  for (let i = 0; i < WARMUP + samples; i++) {
+    if (idle === true) await yieldToLoop()
+    else if (typeof idle === 'number') await pause(idle)
     const start = performance.now()
     await sample()
     const elapsed = performance.now() - start
@@ -152,26 +159,49 @@ async function measure(sample: Sample, idle: boolean): Promise<{ median: number;
   return { median: round(quantile(times, 0.5)), p90: round(quantile(times, 0.9)), p99: round(quantile(times, 0.99)) }
 }
 
-async function main(): Promise<void> {
-  const results: Record<string, { median: number; p90: number; p99: number }> = {}
-  results['plain-node'] = await measure(plainSample(), true)
+/** One figure of the sandbox micro-benchmark, in ms. */
+export type SandboxFigure = { median: number; p90: number; p99: number }
+
+/**
+ * Measures one evaluation of the 200-line script in plain Node, without a pool (with and without idle turns of the
+ * event loop between samples), with a pool of 2, and on `extra` runners (for example the engine's own; measured
+ * after a 3 ms pause, and back to back).
+ */
+export async function sandboxBench(
+  samples: number,
+  extra: Record<string, SandboxRunner> = {},
+  options: { backToBack?: boolean } = {},
+): Promise<Record<string, SandboxFigure>> {
+  const backToBack = options.backToBack ?? true
+  const results: Record<string, SandboxFigure> = {}
+  results['plain-node'] = await measure(plainSample(), true, samples)
   const fresh = createSandboxRunner()
-  results['sandbox'] = await measure(sandboxSample(fresh), true)
-  results['sandbox-back-to-back'] = await measure(sandboxSample(fresh), false)
+  results['sandbox'] = await measure(sandboxSample(fresh), true, samples)
+  if (backToBack) results['sandbox-back-to-back'] = await measure(sandboxSample(fresh), false, samples)
   await fresh.close()
   const pooled = createSandboxRunner({ pool: { size: 2 } })
   await yieldToLoop()
-  results['sandbox-pool2'] = await measure(sandboxSample(pooled), true)
-  results['sandbox-pool2-back-to-back'] = await measure(sandboxSample(pooled), false)
+  results['sandbox-pool2'] = await measure(sandboxSample(pooled), true, samples)
+  if (backToBack) results['sandbox-pool2-back-to-back'] = await measure(sandboxSample(pooled), false, samples)
   await pooled.close()
+  for (const [name, runner] of Object.entries(extra)) {
+    results[name] = await measure(sandboxSample(runner), 3, samples)
+    if (backToBack) results[`${name}-back-to-back`] = await measure(sandboxSample(runner), false, samples)
+  }
+  return results
+}
 
+async function main(): Promise<void> {
+  const samples = Number(process.argv[2] ?? 300)
+  const results = await sandboxBench(samples)
   const plain = results['plain-node']?.median ?? Number.NaN
   for (const [name, r] of Object.entries(results)) {
     const ratio = (r.median / plain).toFixed(1)
     console.log(`${name.padEnd(28)} median ${r.median.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  (${ratio}x plain)`)
   }
   const machine = { node: process.version, cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown' }
-  console.log(JSON.stringify({ bench: 'sandbox', samples: SAMPLES, warmup: WARMUP, scriptLines: SCRIPT.split('\n').length, machine, results }))
+  console.log(JSON.stringify({ bench: 'sandbox', samples, warmup: WARMUP, scriptLines: SCRIPT.split('\n').length, machine, results }))
 }
 
-await main()
+// Run as a program (`node dist/sandbox-bench.js`), not when `pnpm bench` imports it.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main()
