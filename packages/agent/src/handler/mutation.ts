@@ -5,13 +5,12 @@
  */
 import type { HandlerRun, Mutation } from '@ledgerflow/db'
 import { readJsonColumn } from '@ledgerflow/db'
-import { SpanStatusCode } from '@opentelemetry/api'
 import type { EngineContext } from '../context.js'
 import { type EngineError, InternalError, LogicError, serializeError, toEngineError } from '../errors.js'
 import { rethrowCrash } from '../faults.js'
 import { formatIssues, serializedErrorSchema } from '../schemas.js'
 import type { Tool } from '../tools/define-tool.js'
-import { NEVER_ABORTED, runTool, toolContext } from '../tools/host-bridge.js'
+import { NEVER_ABORTED, runTool, toolContext, traceToolCall } from '../tools/host-bridge.js'
 import type { PhaseBuffer } from './phase-buffer.js'
 import type { LedgerView, ReconcileObservation } from './transitions.js'
 
@@ -117,18 +116,9 @@ export async function performMutation(ctx: EngineContext, call: MutationCall): P
       'ledgerflow.mutation_id': mutationId,
       'ledgerflow.idempotency_key': key,
     }
-    raw = await ctx.tracer.startActiveSpan(`ledgerflow.tool ${tool.id}`, { attributes }, async (span) => {
-      try {
-        return await runTool(tool, input, toolContext(ctx, { id: run.id, workflowId: run.workflow_id }, 'mutate', buffer, NEVER_ABORTED, key))
-      } catch (error) {
-        const e = toEngineError(error)
-        span.setAttribute('ledgerflow.error_type', e.type)
-        span.setStatus({ code: SpanStatusCode.ERROR, message: e.message })
-        throw error
-      } finally {
-        span.end()
-      }
-    })
+    raw = await traceToolCall(ctx, undefined, attributes, () =>
+      runTool(tool, input, toolContext(ctx, { id: run.id, workflowId: run.workflow_id }, 'mutate', buffer, NEVER_ABORTED, key)),
+    )
   } catch (error) {
     rethrowCrash(error)
     failure = toEngineError(error)

@@ -132,9 +132,12 @@ function toolSpanAttributes(call: HostCall, tool: Tool | undefined, phase: EvalP
   }
 }
 
-/** Runs one tool call inside a `ledgerflow.tool <id>` span, a child of `parent`; a throw marks the span as an error. */
-async function traceToolCall<T>(ctx: EngineContext, parent: Context, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
-  return ctx.tracer.startActiveSpan(`ledgerflow.tool ${String(attributes['ledgerflow.tool'])}`, { attributes }, parent, async (span) => {
+/**
+ * Runs one tool call inside a `ledgerflow.tool <id>` span (a child of `parent`, or of the active span); a throw marks
+ * the span as an error with the engine's error type. Used for sandbox tool calls and for the mutation call itself.
+ */
+export async function traceToolCall<T>(ctx: EngineContext, parent: Context | undefined, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+  return ctx.tracer.startActiveSpan(`ledgerflow.tool ${String(attributes['ledgerflow.tool'])}`, { attributes }, parent ?? context.active(), async (span) => {
     try {
       return await fn()
     } catch (error) {
