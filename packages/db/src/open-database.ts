@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { DialectName } from './dialects/detect.js'
-import { openPostgresKysely } from './dialects/postgres.js'
 import { openSqliteKysely } from './dialects/sqlite.js'
 import { migrateToLatest } from './migrate.js'
 import { DEFAULT_TRANSACTION_RETRY, type TransactionRetry, runTransaction } from './run-transaction.js'
@@ -129,6 +128,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Ledger
     native = handle.native
     dialect = 'sqlite'
   } else {
+    // Loaded on demand: `pg` costs ~0.1-0.2 s of start-up that a SQLite process (the CLI, a worker) never needs.
+    const { openPostgresKysely } = await import('./dialects/postgres.js')
     const handle = await openPostgresKysely({
       url: options.postgres,
       schema: options.schema,

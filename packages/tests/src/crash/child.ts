@@ -91,6 +91,9 @@ async function main(plan: ChildPlan): Promise<void> {
     },
     random: prng(hash32(plan.seed, 'jitter', plan.generation)),
     workerId: `campaign-g${plan.generation}`,
+    // The session driver evaluates on the calling thread: a short-lived process would spend more on starting a
+    // sandbox thread than on its work, and the thread never touches the database (the worker driver keeps it).
+    sandboxThreads: worker ? 1 : 0,
     faults: hook,
     config: { retry: worker ? { maxAttempts: 5, baseDelayMs: 50, maxDelayMs: 500 } : { maxAttempts: 5, baseDelayMs: 1000, maxDelayMs: 30_000 } },
     worker: { concurrency: 3, forceRecoveryAtStart: true, idleCheckMs: 100, recoveryIntervalMs: 1000 },

@@ -30,7 +30,8 @@ export interface DriveOptions {
  * Drives every workflow until nothing is left to do, deterministically: one session at a time, retries after
  * advancing the manual clock, and an operator who resumes workflows paused for auth and resolves indeterminate
  * mutations truthfully by looking the idempotency key up in the effect log (as a person would at the outside
- * system). Throws when a workflow ends in `error` (nothing in the scenario should put it there).
+ * system), and retries a workflow whose transient retries ran out. Throws when a workflow ends in `error` for any
+ * other reason (nothing in the scenario should put it there).
  */
 export async function driveScenario(options: DriveOptions): Promise<DriveStats> {
   const { engine, db, clock, size } = options
@@ -74,8 +75,10 @@ type Action = { kind: 'idle' } | { kind: 'wait'; at: number } | { kind: 'operate
 export async function nextAction(db: LedgerflowDb, workflowId: string, size: ScenarioSize, now: number): Promise<Action> {
   const workflow = await db.workflows.get(workflowId)
   if (!workflow) throw new Error(`workflow ${workflowId} is missing`)
-  if (workflow.status === 'error') throw new Error(`workflow ${workflowId} is in error: ${workflow.error}`)
-  if (workflow.status === 'paused') return { kind: 'operate' }
+  // A run whose transient retries ran out (kills that interrupt a mutation count as attempts too) puts the workflow in
+  // `error` by policy: the operator retries it, as a person would. Any other error is a bug in the scenario or engine.
+  if (workflow.status === 'error' && workflow.error_type !== 'network') throw new Error(`workflow ${workflowId} is in error: ${workflow.error}`)
+  if (workflow.status === 'paused' || workflow.status === 'error') return { kind: 'operate' }
   const [run] = await db.runs.listUnfinished(workflowId)
   if (run) {
     if (run.status === 'waiting' && run.retry_at !== null && run.retry_at > now) return { kind: 'wait', at: run.retry_at }
@@ -102,6 +105,11 @@ export async function operate(options: DriveOptions, workflowId: string): Promis
   const workflow = await db.workflows.get(workflowId)
   if (workflow?.status === 'paused') {
     await engine.resume(workflowId)
+    return { resolved, resumed: 1 }
+  }
+  if (workflow?.status === 'error') {
+    // Retries ran out on a network error: make the workflow active again; the released events are consumed again.
+    await engine.retry(workflowId, { maxIterations: 3 })
     return { resolved, resumed: 1 }
   }
   if (resolved === 0) {

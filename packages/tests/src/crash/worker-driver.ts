@@ -38,9 +38,9 @@ export async function driveWithWorker(options: WorkerDriveOptions): Promise<Driv
         const action = await nextAction(db, id, size, Date.now())
         if (action.kind !== 'operate') continue
         const workflow = await db.workflows.get(id)
-        // Only what a person would act on: a workflow paused for them (a paused run of an active workflow is the
-        // worker's, between its checkpoints).
-        if (workflow?.status !== 'paused') continue
+        // Only what a person would act on: a workflow paused for them or out of retries (a paused run of an active
+        // workflow is the worker's, between its checkpoints).
+        if (workflow?.status !== 'paused' && workflow?.status !== 'error') continue
         const s = await operate({ ...options, clock: undefined as never }, id)
         stats.resolved += s.resolved
         stats.resumed += s.resumed
