@@ -62,7 +62,6 @@ const WRITES: Write[] = [
     (s, w) =>
       s.sessions.takeOverLease(w.sessionId, { expectedOwner: 'worker-1', expectedLeaseExpiresAt: NOW + 30_000, owner: 'w2', leaseExpiresAt: T }),
   ],
-  ['sessions.countRun', (s, w) => s.sessions.countRun(w.sessionId)],
   ['runs.insert', (s, w) => s.runs.insert(runRow(w, 'r-new', { ordinal: 3, ...runState('failed') }))],
   ['runs.insertNext', (s, w) => s.runs.insertNext(withoutOrdinal(runRow(w, 'r-next', runState('failed'))))],
   ['runs.transition', (s, w) => s.runs.transition(w.runId, { phase: 'preparing' }, { phase: 'prepared' })],
@@ -127,7 +126,6 @@ defineStoreSuite('db.transaction: reads and composition', (env) => {
         s.runs.listBySession(w.sessionId),
         s.runs.listUnfinished('wf-1'),
         s.runs.listByWorkflow('wf-1'),
-        s.runs.nextOrdinal(w.sessionId),
         s.runs.countConsumerRuns(w.sessionId),
         s.runs.findRetryOf(w.runId),
         s.logs.list(w.runId),

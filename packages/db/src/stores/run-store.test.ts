@@ -82,10 +82,11 @@ defineStoreSuite('run store: reads and counters', (env) => {
     await seedRun(db, ctx, 'r1', { ordinal: 1, ...runState('committed') })
     await seedRun(db, ctx, 'r3', { ordinal: 3 })
     expect((await db.runs.listBySession(sessionId)).map((r) => r.id)).toEqual(['r1', 'r2', 'r3'])
-    expect(await db.runs.nextOrdinal(sessionId)).toBe(4)
-    expect(await db.runs.nextOrdinal('empty-session')).toBe(1)
     expect(await db.runs.countConsumerRuns(sessionId)).toBe(2)
     expect(await db.runs.countConsumerRuns('empty-session')).toBe(0)
+    // The next run of the session takes the ordinal after the highest, whatever order the rows were written in.
+    const { ordinal: _ordinal, ...next } = runRow(ctx, 'r4', runState('committed'))
+    expect(await db.runs.insertNext(next)).toBe(4)
   })
 
   it('inserts the next run of a session with the next ordinal and counts it in the session', async () => {

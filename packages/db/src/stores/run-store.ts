@@ -32,8 +32,6 @@ export interface RunStore {
   /** Active, waiting and paused runs of a workflow, oldest first (at most one, by constraint). */
   listUnfinished(workflowId: string): Promise<HandlerRun[]>
   listByWorkflow(workflowId: string, options?: { limit?: number; status?: RunStatus }): Promise<HandlerRun[]>
-  /** The next 1-based ordinal of a session's runs. */
-  nextOrdinal(sessionId: string): Promise<number>
   /** Consumer runs of a session (the iteration budget counts these). */
   countConsumerRuns(sessionId: string): Promise<number>
   /**
@@ -107,14 +105,6 @@ export function createRunStore(db: Executor): RunStore {
         .orderBy('ordinal', 'desc')
         .limit(options.limit ?? 1000)
         .execute()
-    },
-    async nextOrdinal(sessionId) {
-      const row = await db
-        .selectFrom('handler_runs')
-        .select((eb) => eb.fn.max('ordinal').as('m'))
-        .where('script_run_id', '=', sessionId)
-        .executeTakeFirst()
-      return Number(row?.m ?? 0) + 1
     },
     async countConsumerRuns(sessionId) {
       const row = await db

@@ -76,7 +76,8 @@ defineStoreSuite('session store: close', (env) => {
     const { db } = env()
     const w = await seedWorkflow(db)
     const sessionId = await seedSession(db, w)
-    await db.sessions.countRun(sessionId)
+    // A stale stored counter: close recomputes the count from the runs.
+    await db.kysely.updateTable('script_runs').set({ handler_run_count: 1 }).where('id', '=', sessionId).execute()
     expect(await db.sessions.close(sessionId, { status: 'failed', error: 'boom', errorType: 'logic', now: NOW + 1 })).toBe(true)
     expect(await db.sessions.get(sessionId)).toMatchObject({ status: 'failed', error: 'boom', error_type: 'logic', cost: 0, handler_run_count: 0 })
     expect(await db.sessions.cost(sessionId)).toBe(0)

@@ -45,8 +45,6 @@ export interface SessionStore {
   /** Extends the lease if `owner` still holds it. */
   renewLease(id: string, owner: string, leaseExpiresAt: number): Promise<boolean>
   takeOverLease(id: string, takeover: LeaseTakeover): Promise<boolean>
-  /** Adds one to `handler_run_count` (called when a run is created). */
-  countRun(id: string): Promise<void>
   /** Sum of the session's run costs in microdollars (0 without runs). */
   cost(id: string): Promise<number>
 }
@@ -161,13 +159,6 @@ export function createSessionStore(db: Executor): SessionStore {
         )
         .executeTakeFirst()
       return affected(result) === 1
-    },
-    async countRun(id) {
-      await db
-        .updateTable('script_runs')
-        .set((eb) => ({ handler_run_count: eb('handler_run_count', '+', 1) }))
-        .where('id', '=', id)
-        .execute()
     },
     async cost(id) {
       const row = await db
