@@ -5,6 +5,7 @@
 import type { HandlerRun, HandlerRunUpdate, LedgerflowTx, LogLine, Mutation, PublishOutcome } from '@ledgerflow/db'
 import type { EngineContext } from '../context.js'
 import type { PhaseBuffer } from './phase-buffer.js'
+import { runRow } from './run-row.js'
 import type { Decision, Effect, RunPatch } from './transitions.js'
 
 /** What a checkpoint needs besides the decision. */
@@ -168,26 +169,22 @@ async function perform(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Pr
     case 'retry-run': {
       const id = ctx.ids('run')
       const session = (await tx.sessions.getOpen(run.workflow_id)) ?? { id: run.script_run_id }
-      await tx.runs.insertNext({
-        id,
-        script_run_id: session.id,
-        workflow_id: run.workflow_id,
-        script_id: run.script_id,
-        handler_type: run.handler_type,
-        handler_name: run.handler_name,
-        phase: effect.phase,
-        status: effect.status,
-        attempt: effect.attempt,
-        retry_at: effect.retryAt,
-        retry_of: run.id,
-        prepare_result: run.prepare_result,
-        input_state: run.input_state,
-        output_state: null,
-        error: null,
-        error_type: null,
-        start_timestamp: now,
-        end_timestamp: null,
-      })
+      await tx.runs.insertNext(
+        runRow({
+          id,
+          sessionId: session.id,
+          workflowId: run.workflow_id,
+          scriptId: run.script_id,
+          handlerType: run.handler_type,
+          handlerName: run.handler_name,
+          phase: effect.phase,
+          now,
+          status: effect.status,
+          attempt: effect.attempt,
+          retryAt: effect.retryAt,
+          retryOf: run,
+        }),
+      )
       await tx.events.transfer(run.id, id, now)
       e.notes.push(note(now, run, 'info', `continues as run ${id}`))
       e.result.retriedAs = id

@@ -4,6 +4,7 @@ import { readJsonColumn } from '@ledgerflow/db'
 import { z } from 'zod'
 import type { EngineContext, LoadedScript } from '../context.js'
 import { EngineError, WorkflowNotRunnableError } from '../errors.js'
+import { runRow } from '../handler/run-row.js'
 import { nextRunAfter } from '../scheduler/schedule-math.js'
 import type { SessionOptions, SessionResult } from './session-result.js'
 
@@ -135,25 +136,17 @@ export interface NewRun {
 export async function createRun(ctx: EngineContext, session: Session, run: NewRun): Promise<string> {
   const id = ctx.ids('run')
   const now = ctx.clock.now()
-  const row = {
+  const row = runRow({
     id,
-    script_run_id: session.id,
-    workflow_id: session.workflow_id,
-    script_id: session.script_id,
-    handler_type: run.handlerType,
-    handler_name: run.handlerName,
+    sessionId: session.id,
+    workflowId: session.workflow_id,
+    scriptId: session.script_id,
+    handlerType: run.handlerType,
+    handlerName: run.handlerName,
     phase: run.phase,
-    status: 'active' as const,
-    retry_at: null,
-    retry_of: run.retryOf?.id ?? null,
-    prepare_result: run.retryOf?.prepare_result ?? null,
-    input_state: run.retryOf?.input_state ?? null,
-    output_state: null,
-    error: null,
-    error_type: null,
-    start_timestamp: now,
-    end_timestamp: null,
-  }
+    now,
+    ...(run.retryOf ? { retryOf: run.retryOf } : {}),
+  })
   // insertNext takes the next ordinal and counts the run in the session atomically (one statement on PostgreSQL), so
   // a plain run needs no transaction of its own; a continuation also takes over the failed run's reservations.
   const retryOf = run.retryOf
