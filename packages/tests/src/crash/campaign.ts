@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `pnpm --filter @ledgerflow/tests crash -- --trials N --seed S [--trial K] [--kills-per-trial K] [--jobs J]
- * [--timed F] [--driver session|worker|mixed] [--keep] [--dir D] [--json] [--verbose]`: runs a crash campaign, prints progress, a summary and the per crash
+ * [--timed F] [--driver session|worker|mixed] [--keep] [--dir D] [--no-bundle] [--json] [--verbose]`: runs a crash campaign, prints progress, a summary and the per crash
  * point coverage, and exits non-zero on any violation. `--trial K` replays one trial of the seed exactly.
  */
 import { parseArgs } from 'node:util'
@@ -48,6 +48,7 @@ async function main(): Promise<number> {
       workflows: { type: 'string' },
       items: { type: 'string' },
       keep: { type: 'boolean' },
+      'no-bundle': { type: 'boolean' },
       driver: { type: 'string' },
       dir: { type: 'string' },
       json: { type: 'boolean' },
@@ -64,6 +65,7 @@ async function main(): Promise<number> {
     ...(values.timed !== undefined ? { timedFraction: Number(values.timed) } : {}),
     size: { ...DEFAULT_SIZE, workflows: number(values.workflows, 'workflows', DEFAULT_SIZE.workflows), items: number(values.items, 'items', DEFAULT_SIZE.items) },
     keep: values.keep ?? false,
+    bundle: !values['no-bundle'],
     verbose: values.verbose ?? false,
     ...(values.driver ? { driver: driverOf(values.driver) } : {}),
     ...(values.dir ? { workDir: values.dir } : {}),

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import type { ChildCommand } from './child-bundle.js'
 import type { ChildMessage, ChildPlan } from './child.js'
 
 /** What a process of a trial said and how it ended. */
@@ -21,9 +22,9 @@ export function childScript(): string {
 }
 
 /** Runs one process of a trial; with `killAfterMs`, SIGKILLs it that long after it said it is ready. */
-export function runChild(script: string, plan: ChildPlan, killAfterMs: number | undefined): Promise<ChildOutcome> {
+export function runChild(command: ChildCommand, plan: ChildPlan, killAfterMs: number | undefined): Promise<ChildOutcome> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, JSON.stringify(plan)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...command.execArgv, command.script, JSON.stringify(plan)], { stdio: ['ignore', 'pipe', 'pipe'] })
     const messages: ChildMessage[] = []
     let buffer = ''
     let stderr = ''

@@ -16,6 +16,7 @@ import { CRASH_POINTS } from '@ledgerflow/agent'
 import type { LedgerSnapshot } from '../kit/ledger-snapshot.js'
 import { copyDatabaseImage } from '../kit/power-loss.js'
 import type { ChildPlan } from './child.js'
+import { type ChildCommand, bundleChild } from './child-bundle.js'
 import { childScript, runChild } from './child-process.js'
 import { hash32, unit } from './prng.js'
 import { DEFAULT_SIZE, type ScenarioSize } from './scenario.js'
@@ -51,6 +52,8 @@ export interface CampaignOptions {
   log?: (line: string) => void
   /** Also log every process of every trial: its kill plan and where it died (for comparing replays). */
   verbose?: boolean
+  /** Run the child bundled into one file, with flags for short-lived processes (see `child-bundle.ts`). Default true. */
+  bundle?: boolean
 }
 
 /** One problem found. */
@@ -103,7 +106,7 @@ interface Setup {
   hitRange: number
   targetsPerTrial: number
   workDir: string
-  childScript: string
+  child: ChildCommand
 }
 
 /** The kill plan of one process of a trial: a pure function of (seed, trial, generation). */
@@ -156,7 +159,7 @@ async function runTrial(setup: Setup, trial: number): Promise<TrialResult> {
     const { kill, timedMs } = planFor(setup, trial, generation, result.kills)
     const driver = setup.options.driver === 'worker' || (setup.options.driver === 'mixed' && trial % 2 === 1) ? 'worker' : 'session'
     const plan: ChildPlan = { dir, seed, generation, size: setup.size, driver, ...kill }
-    const out = await runChild(setup.childScript, plan, timedMs)
+    const out = await runChild(setup.child, plan, timedMs)
     if (generation > 0) result.recoveries++
     const recovered = out.messages.find((m) => m.t === 'recovered')
     if (recovered?.t === 'recovered') result.sessionsResumed += recovered.resumed
@@ -207,10 +210,10 @@ async function runTrial(setup: Setup, trial: number): Promise<TrialResult> {
 }
 
 /** Runs a clean process (no kill) to learn the crash points a run passes through and how many hits it makes. */
-async function discover(options: Setup['options'], size: ScenarioSize, workDir: string, script: string, faultFree: boolean): Promise<{ sites: Record<string, number>; hits: number }> {
+async function discover(options: Setup['options'], size: ScenarioSize, workDir: string, child: ChildCommand, faultFree: boolean): Promise<{ sites: Record<string, number>; hits: number }> {
   const dir = join(workDir, faultFree ? 'discovery-fault-free' : 'discovery')
   mkdirSync(dir, { recursive: true })
-  const out = await runChild(script, { dir, seed: hash32(options.seed, 'discovery'), generation: 0, size, faultFree }, undefined)
+  const out = await runChild(child, { dir, seed: hash32(options.seed, 'discovery'), generation: 0, size, faultFree }, undefined)
   const done = out.messages.find((m) => m.t === 'done')
   if (done?.t !== 'done') {
     const error = out.messages.find((m) => m.t === 'error')
@@ -235,11 +238,11 @@ export async function runCampaign(input: CampaignOptions): Promise<CampaignSumma
   const size = input.size ?? DEFAULT_SIZE
   const workDir = input.workDir ?? mkdtempSync(join(tmpdir(), 'ledgerflow-crash-'))
   mkdirSync(workDir, { recursive: true })
-  const script = childScript()
+  const child = input.bundle === false ? { script: childScript(), execArgv: [] } : await bundleChild(childScript(), workDir)
   const log = input.log ?? (() => {})
   // A run without scripted failures passes the crash points every run passes (required); a run with them also
   // passes the failure paths (targeted, reported, but a given trial may never meet them).
-  const [found, plain] = [await discover(options, size, workDir, script, false), await discover(options, size, workDir, script, true)]
+  const [found, plain] = [await discover(options, size, workDir, child, false), await discover(options, size, workDir, child, true)]
   const structural = Object.keys(plain.sites).filter((k) => !BASE_POINTS.includes(k)).sort()
   // Bare points first: the first trials' targeted kills visit every named point (any phase), then every phase.
   const phased = [...new Set([...structural, ...Object.keys(found.sites).filter((k) => !BASE_POINTS.includes(k)).sort()])]
@@ -252,7 +255,7 @@ export async function runCampaign(input: CampaignOptions): Promise<CampaignSumma
     hitRange: Math.max(5, Math.round((1.2 * found.hits) / options.killsPerTrial)),
     targetsPerTrial: Math.min(3, options.killsPerTrial),
     workDir,
-    childScript: script,
+    child,
   }
   log(`seed ${options.seed}: a clean run makes ${found.hits} crash-point hits over ${phased.length} crash points (with phase); random kills in hits 1..${setup.hitRange}`)
   const trials = input.only !== undefined ? [input.only] : Array.from({ length: input.trials }, (_, i) => i)
