@@ -1,6 +1,14 @@
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { createSandboxRunner } from './create-sandbox-runner.js'
-import { instanceImage, nonZeroRegions, useInstanceImages, xorshiftStep } from './instance-image.js'
+import {
+  SCRATCH_INSTANCES_BEFORE_IMAGE,
+  imageForNextInstance,
+  imagePaysOff,
+  instanceImage,
+  nonZeroRegions,
+  useInstanceImages,
+  xorshiftStep,
+} from './instance-image.js'
 import { consumer, recordingHost, request, success } from './test-helpers/harness.js'
 
 const runner = createSandboxRunner({ limits: { timeoutMs: 1000 } })
@@ -10,6 +18,12 @@ afterAll(async () => {
 })
 
 describe('instances restored from the image of a never-used instance', () => {
+  // Every test here evaluates in restored instances: the thread takes its image before the test, not after 24 instances.
+  beforeEach(async () => {
+    useInstanceImages(true)
+    await instanceImage()
+  })
+
   it('takes an image that passed its check, small next to the memory it restores', async () => {
     const image = await instanceImage()
     expect(image).toBeDefined()
@@ -52,6 +66,28 @@ describe('instances restored from the image of a never-used instance', () => {
     useInstanceImages(true)
     expect(restored).toEqual(fromScratch)
     expect(restored.logs).toEqual([['log', 'n is 1 { n: 1 }'], ['log', 'n is 2 { n: 2 }']])
+  })
+})
+
+describe('when a thread takes its image', () => {
+  it('creates its first instances from scratch and takes the image once they have cost about what it saves', async () => {
+    useInstanceImages(true)
+    for (let i = 0; i < SCRATCH_INSTANCES_BEFORE_IMAGE; i++) expect(await imageForNextInstance()).toBeUndefined()
+    const image = await imageForNextInstance()
+    expect(image).toBeDefined()
+    expect(await imageForNextInstance()).toBe(image)
+  })
+
+  it('never takes one while images are off', async () => {
+    useInstanceImages(false)
+    for (let i = 0; i < SCRATCH_INSTANCES_BEFORE_IMAGE + 2; i++) expect(await imageForNextInstance()).toBeUndefined()
+    useInstanceImages(true)
+  })
+
+  it('decides by the number of instances created from scratch', () => {
+    expect(imagePaysOff(0)).toBe(false)
+    expect(imagePaysOff(SCRATCH_INSTANCES_BEFORE_IMAGE - 1)).toBe(false)
+    expect(imagePaysOff(SCRATCH_INSTANCES_BEFORE_IMAGE)).toBe(true)
   })
 })
 

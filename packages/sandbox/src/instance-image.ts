@@ -2,7 +2,8 @@
  * Instances restored from an image of a never-used instance. Creating an instance from scratch spends half its time
  * inside the guest: QuickJS builds a runtime and a context (every intrinsic) and compiles the prelude, and all of
  * that ends as bytes in the instance's linear memory. So once per thread an instance is created from scratch and its
- * memory copied (the image); later instances get a fresh `WebAssembly.Memory` and a fresh `WebAssembly.Instance`
+ * memory copied (the image), once the thread has created enough instances for the image to pay off (see
+ * `SCRATCH_INSTANCES_BEFORE_IMAGE`); later instances get a fresh `WebAssembly.Memory` and a fresh `WebAssembly.Instance`
  * as before, then the image's bytes instead of that work. A restored instance is exactly a never-used instance:
  * nothing ever ran in it, nothing is shared with another instance, and its memory is bounded the same way.
  *
@@ -72,17 +73,47 @@ const internals = {
     (context as unknown as { memory: { heapValueHandle(ptr: number): QuickJSHandle } }).memory.heapValueHandle(pointer),
 }
 
+/**
+ * Instances a thread creates from scratch before it takes an image. Taking the image costs about what 25 restored
+ * instances save (measured on the 2-core VM: 103 ms to take it; 7.1 ms per instance from scratch, 3.2 ms restored),
+ * so it is bought once creating from scratch has cost about as much: a process that evaluates a few handlers and
+ * exits (a CLI command, a recovery) never pays for it, and a long-lived one pays at most about twice what the best
+ * choice in hindsight would have cost.
+ */
+export const SCRATCH_INSTANCES_BEFORE_IMAGE = 24
+
 let image: Promise<InstanceImage | undefined> | undefined
+/** Instances this thread created from scratch while it had no image. */
+let fromScratch = 0
 /** `LEDGERFLOW_SANDBOX_IMAGES=0` turns images off in every thread (a diagnostic for benchmarks). */
 let enabled = process.env.LEDGERFLOW_SANDBOX_IMAGES !== '0'
 
-/** Turns images off (or on again) for this thread; benchmarks compare both. @internal */
+/** Turns images off (or on again) for this thread, and forgets its image; benchmarks compare both. @internal */
 export function useInstanceImages(on: boolean): void {
   enabled = on
   image = undefined
+  fromScratch = 0
 }
 
-/** This thread's image, taken on first use; `undefined` when images are off or the check failed. @internal */
+/** Pure; whether a thread that created `fromScratch` instances without an image should take one now. */
+export function imagePaysOff(fromScratch: number): boolean {
+  return fromScratch >= SCRATCH_INSTANCES_BEFORE_IMAGE
+}
+
+/**
+ * The image to restore the next instance from: `undefined` (create it from scratch) while images are off, or while
+ * this thread has not yet created enough instances for an image to pay off. @internal
+ */
+export function imageForNextInstance(): Promise<InstanceImage | undefined> {
+  if (!enabled) return Promise.resolve(undefined)
+  if (image === undefined && !imagePaysOff(fromScratch)) {
+    fromScratch++
+    return Promise.resolve(undefined)
+  }
+  return instanceImage()
+}
+
+/** This thread's image, taken now if it has none; `undefined` when images are off or the check failed. @internal */
 export function instanceImage(): Promise<InstanceImage | undefined> {
   if (!enabled) return Promise.resolve(undefined)
   image ??= takeImage().catch(() => undefined)

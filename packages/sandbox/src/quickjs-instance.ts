@@ -15,7 +15,7 @@ import {
   type QuickJSSyncVariant,
   type QuickJSWASMModule,
 } from 'quickjs-emscripten-core'
-import { instanceImage, restoreInstance } from './instance-image.js'
+import { imageForNextInstance, restoreInstance } from './instance-image.js'
 import { InstanceGuard, guardImports } from './instance-guard.js'
 import { PRELUDE_LAZY_SOURCE, PRELUDE_SOURCE } from './prelude.js'
 import { lowerInitialMemory } from './wasm-layout.js'
@@ -207,12 +207,12 @@ export async function createInstance(memoryLimitBytes: number): Promise<Prepared
 }
 
 /**
- * A fresh, never-used instance: restored from this thread's image of a never-used instance when there is one (see
- * `instance-image.ts`; about half the cost), otherwise created from scratch. Throws only for faults of the sandbox.
+ * A fresh, never-used instance: restored from this thread's image of a never-used instance once the thread has one
+ * (see `instance-image.ts`; about half the cost), otherwise created from scratch. Throws only for faults of the sandbox.
  * `pause` is awaited between the steps of a restore (a pool yields to waiting evaluations there).
  */
 export async function prepareInstance(memoryLimitBytes: number, pause?: () => Promise<void>): Promise<PreparedInstance> {
-  const image = await instanceImage()
+  const image = await imageForNextInstance()
   const prepared = image === undefined ? await createInstance(memoryLimitBytes) : await restoreInstance(image, memoryLimitBytes, pause)
   instanceStats.created++
   return prepared
