@@ -42,6 +42,21 @@ describe('the engine with evaluations in a sandbox worker thread', () => {
     expect(await checkInvariants(env.db)).toEqual([])
   })
 
+  it('with recycled instances, runs the session to the same state and every phase starts with fresh globals', async () => {
+    const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
+    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 1, sandboxRecycle: true })
+    // Each phase records whether an earlier evaluation left a global behind, then leaves one itself. Twelve items
+    // make about 40 evaluations: past the 24 a thread creates before it takes the image that recycling writes.
+    const leaky = CODE.replace('i < 3', 'i < 12').replace('prepare: async () => {', 'prepare: async () => {\n        if (globalThis.left) throw new Error("prepare saw " + globalThis.left); globalThis.left = "prepare"')
+      .replace('mutate: async (p) => {', 'mutate: async (p) => { if (globalThis.left) throw new Error("mutate saw " + globalThis.left); globalThis.left = "mutate";')
+      .replace('next: async (p, m) => ({', 'next: async (p, m) => ({ fresh: globalThis.left === undefined, ')
+    await env.engine.deployWorkflow({ id: 'wf', title: 'Recycled', code: leaky })
+    expect(await env.engine.runSession('wf')).toMatchObject({ status: 'completed' })
+    expect(email.calls.map((c) => c.input)).toEqual(Array.from({ length: 12 }, (_, i) => ({ i })))
+    expect((await env.db.handlerState.get('wf', 'send'))?.state).toBe('{"fresh":true,"last":11,"status":"applied"}')
+    expect(await checkInvariants(env.db)).toEqual([])
+  })
+
   it('recovers after a crash right after the ledger row went in_flight without sending twice', async () => {
     const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
     await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 1 })

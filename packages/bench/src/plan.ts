@@ -58,6 +58,7 @@ export function timedJobs(s: Sizes, t: Templates, commits: number, options: Benc
   const jobs: PlannedJob[] = [
     { key: 'pipeline.FULL', section: 'pipeline', job: { kind: 'pipeline', params: { synchronous: 'FULL', events: s.pipelineEvents } } },
     { key: 'floor.FULL', section: 'floor', job: { kind: 'floor', params: { synchronous: 'FULL', events: s.pipelineEvents, commits } } },
+    { key: 'pipeline.recycle.FULL', section: 'pipeline', job: { kind: 'pipeline', params: { synchronous: 'FULL', events: s.pipelineEvents, recycle: true } } },
     { key: 'pipeline.NORMAL', section: 'pipeline', job: { kind: 'pipeline', params: { synchronous: 'NORMAL', events: s.pipelineEvents } } },
     { key: 'floor.NORMAL', section: 'floor', job: { kind: 'floor', params: { synchronous: 'NORMAL', events: s.pipelineEvents, commits } } },
     // The variant with a no-op mutation tool (two more commits per event) is left out of --quick.

@@ -20,6 +20,7 @@ import { runPlan } from './create-sandbox-runner.js'
 import { planEvaluation } from './evaluation-plan.js'
 import { resolveLimits } from './limits.js'
 import {
+  type BareModule,
   type Mutable,
   type PreparedInstance,
   createInstance,
@@ -111,6 +112,11 @@ export function imageForNextInstance(): Promise<InstanceImage | undefined> {
     return Promise.resolve(undefined)
   }
   return instanceImage()
+}
+
+/** This thread's image if it has taken one (never takes it). @internal */
+export function takenImage(): Promise<InstanceImage | undefined> | undefined {
+  return enabled ? image : undefined
 }
 
 /** This thread's image, taken now if it has none; `undefined` when images are off or the check failed. @internal */
@@ -211,10 +217,42 @@ async function imageWorks(snapshot: InstanceImage, limit: number): Promise<boole
 
 /** A never-used instance restored from `snapshot` (from scratch if its host functions would not line up). @internal */
 export async function restoreInstance(snapshot: InstanceImage, memoryLimitBytes: number, pause?: () => Promise<void>): Promise<PreparedInstance> {
-  const { module, memory, guard } = await newBareModule(memoryLimitBytes, snapshot.pages)
+  const bare = await newBareModule(memoryLimitBytes, snapshot.pages)
   await pause?.()
-  const bytes = new Uint8Array(memory.buffer)
+  const bytes = new Uint8Array(bare.memory.buffer)
   for (const { at, length } of snapshot.clear) bytes.fill(0, at, at + length)
+  return writeImage(bare, snapshot, memoryLimitBytes) ?? createInstance(memoryLimitBytes)
+}
+
+/**
+ * Turns a used instance back into a never-used one, in place: its whole memory is zeroed and the image written, so
+ * every byte equals a restored instance's (but for `Math.random`'s fresh seed), and the host-side wrappers are new.
+ * What the evaluation left anywhere in the memory is gone; the WebAssembly instance, its memory object and the
+ * emscripten module are kept, which saves creating them (a new memory, a new instance, the emscripten set-up and the
+ * garbage collection of the old ones: most of an instance's cost).
+ *
+ * Only an instance that ended normally qualifies: no host exception unwound through its WebAssembly frames (which
+ * would leave the C stack pointer, a WebAssembly global the image cannot restore, mid-stack), it never ran out of
+ * memory, no host callback is running in it, and its memory never grew (a grown memory cannot shrink back to the
+ * image's size). Returns `undefined` for any other instance; the caller drops it. The caller must hold the only
+ * reference to `used`: its old wrappers are never touched again (freeing them would free the restored objects).
+ * @internal
+ */
+export function recycleInstance(used: PreparedInstance, snapshot: InstanceImage): PreparedInstance | undefined {
+  const { guard, memory } = used
+  if (guard.killed || guard.memoryExhausted || guard.callbackDepth !== 0 || used.binding !== undefined) return undefined
+  if (memory.buffer.byteLength !== snapshot.pages * PAGE) return undefined
+  new Uint8Array(memory.buffer).fill(0)
+  return writeImage({ module: used.module, memory, guard }, snapshot, used.memoryLimitBytes)
+}
+
+/**
+ * Writes the image into a zeroed (where initialization wrote) memory and builds new host-side wrappers around it;
+ * `undefined` when the host functions would not get the image's reference ids.
+ */
+function writeImage(bare: BareModule, snapshot: InstanceImage, memoryLimitBytes: number): PreparedInstance | undefined {
+  const { module, memory, guard } = bare
+  const bytes = new Uint8Array(memory.buffer)
   for (const { at, bytes: region } of snapshot.regions) bytes.set(region, at)
   const seed = new BigUint64Array(1)
   while (seed[0] === 0n) webcrypto.getRandomValues(seed)
@@ -226,11 +264,11 @@ export async function restoreInstance(snapshot: InstanceImage, memoryLimitBytes:
   })
   const runtime = new QuickJSRuntime({ module: m.module, ffi: m.ffi, callbacks: m.callbacks, rt } as unknown as ConstructorParameters<typeof QuickJSRuntime>[0])
   const context = runtime.newContext({ contextPointer: snapshot.context as never })
-  const prepared: Mutable<PreparedInstance> = { memoryLimitBytes, memory, runtime, context, install: context.undefined, guard, binding: undefined }
+  const prepared: Mutable<PreparedInstance> = { memoryLimitBytes, memory, runtime, context, install: context.undefined, guard, module, binding: undefined }
   runtime.setInterruptHandler(interruptHandler(prepared))
   const refs = internals.hostRefs(runtime)
   const ids = hostFunctions(prepared).map(([, fn]) => refs.put(fn))
-  if (ids.some((id, i) => id !== snapshot.hostRefs[i])) return createInstance(memoryLimitBytes)
+  if (ids.some((id, i) => id !== snapshot.hostRefs[i])) return undefined
   prepared.install = internals.valueHandle(context, snapshot.install)
   return prepared
 }

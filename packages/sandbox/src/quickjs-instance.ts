@@ -50,6 +50,8 @@ export interface PreparedInstance {
   /** The prelude's `install(namespacesJson, maxConsoleChars)` function. */
   readonly install: QuickJSHandle
   readonly guard: InstanceGuard
+  /** The WebAssembly instance's QuickJS module (emscripten initialized); a recycled instance keeps it. */
+  readonly module: QuickJSWASMModule
   binding: InstanceBinding | undefined
 }
 
@@ -191,7 +193,7 @@ export async function createInstance(memoryLimitBytes: number): Promise<Prepared
   const runtime = module.newRuntime()
   const context = runtime.newContext()
   // One object, captured by the interrupt handler and the primitives; `install` is filled in once the prelude ran.
-  const prepared: Mutable<PreparedInstance> = { memoryLimitBytes, memory, runtime, context, install: context.undefined, guard, binding: undefined }
+  const prepared: Mutable<PreparedInstance> = { memoryLimitBytes, memory, runtime, context, install: context.undefined, guard, module, binding: undefined }
   runtime.setInterruptHandler(interruptHandler(prepared))
   const primitives = hostFunctions(prepared).map(([name, fn]) => context.newFunction(name, fn))
   try {

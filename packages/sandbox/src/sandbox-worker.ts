@@ -1,8 +1,8 @@
 /**
  * Entry of a sandbox worker thread (see `worker-runner.ts`). The thread owns a pool of never-used instances, refilled
  * only while no evaluation runs here, so instance creation (and the garbage collection of spent WebAssembly
- * memories) happens off the calling thread and off the evaluations' critical path. Each evaluation still runs in a
- * fresh instance that is discarded afterwards, exactly as on the calling thread.
+ * memories) happens off the calling thread and off the evaluations' critical path. Each evaluation runs in a
+ * never-used instance: a new one, or with `recycle` one reset in place to the image of a never-used instance.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { runPlan } from './create-sandbox-runner.js'
@@ -19,7 +19,7 @@ useCompiledModule(data.quickjs)
 
 /** Evaluations running in this thread, by id. */
 const running = new Map<number, { controller: AbortController; replies: Map<number, (reply: HostReply) => void> }>()
-const pool = new InstancePool(data.memoryLimitBytes, data.poolSize, { busy: () => running.size > 0 })
+const pool = new InstancePool(data.memoryLimitBytes, data.poolSize, { busy: () => running.size > 0, recycle: data.recycle })
 const post = (message: FromWorker) => port.postMessage(message)
 
 function start(id: number, slot: number, remote: Extract<ToWorker, { t: 'eval' }>['plan']): void {
@@ -39,7 +39,7 @@ function start(id: number, slot: number, remote: Extract<ToWorker, { t: 'eval' }
     // The guest may be busy (no message gets through): the interrupt handler reads the calling thread's flag.
     isAborted: slot < 0 ? undefined : () => Atomics.load(data.abortFlags, slot) === 1,
   }
-  void runPlan(plan, pool.take(remote.limits.memoryLimitBytes), 'drop').then((outcome) => {
+  void runPlan(plan, pool.take(remote.limits.memoryLimitBytes), pool).then((outcome) => {
     running.delete(id)
     post({ t: 'done', id, outcome })
     pool.refillSoon()

@@ -15,6 +15,8 @@ export interface SandboxWorkerData {
   /** Never-used instances the worker keeps ready, for `memoryLimitBytes`. */
   poolSize: number
   memoryLimitBytes: number
+  /** Reset used instances in place (see `SandboxRunnerOptions.recycle`). */
+  recycle: boolean
   /** One abort flag per evaluation slot (`Int32Array` over a `SharedArrayBuffer`), raised by the calling thread. */
   abortFlags: Int32Array
 }

@@ -14,6 +14,8 @@ export interface PipelineParams {
   events: number
   /** mutate calls a no-op mutation tool (two more commits per event: the ledger row in_flight, then applied). */
   useTool?: boolean
+  /** The engine resets used sandbox instances in place (`sandboxRecycle`, opt-in) instead of creating new ones. */
+  recycle?: boolean
   /** Diagnostic run: count commits and statements and attribute time (slower; never mixed with timed runs). */
   profile?: boolean
 }
@@ -21,7 +23,7 @@ export interface PipelineParams {
 /** Runs one pipeline session on a fresh file and returns its figures. */
 export async function pipeline(params: PipelineParams): Promise<Record<string, number>> {
   const dir = tempDir()
-  const env = await openEnv(dir.file('pipeline.db'), { synchronous: params.synchronous })
+  const env = await openEnv(dir.file('pipeline.db'), { synchronous: params.synchronous, engine: { sandboxRecycle: params.recycle ?? false } })
   try {
     const { workflowId } = await env.engine.deployWorkflow({ title: 'bench pipeline', code: pipelineScript(params.events, { useTool: params.useTool }) })
     return await runPipelineSession(env, workflowId, params.events, params.profile === true)

@@ -1,6 +1,6 @@
 /**
  * The sandbox micro-benchmark (`sandbox-bench.ts`): one evaluation of a 200-line script with 10 host calls, in plain
- * Node and in the sandbox, including the runner the engine uses by default.
+ * Node and in the sandbox, including the runner the engine uses by default and the one it uses with `sandboxRecycle`.
  */
 import { sandboxBench } from '../sandbox-bench.js'
 import { openEnv } from '../lib/workload.js'
@@ -15,8 +15,10 @@ export interface SandboxParams {
 /** Medians in ms, one per variant (`engine` is the engine's default runner after a short idle pause). */
 export async function sandbox(params: SandboxParams): Promise<Record<string, number>> {
   const env = await openEnv(':memory:')
+  const recycling = await openEnv(':memory:', { engine: { sandboxRecycle: true } })
   try {
-    const results = await sandboxBench(params.samples, { engine: env.engine.context.sandbox }, { backToBack: params.backToBack })
+    const runners = { engine: env.engine.context.sandbox, 'engine-recycle': recycling.engine.context.sandbox }
+    const results = await sandboxBench(params.samples, runners, { backToBack: params.backToBack })
     const figures: Record<string, number> = {}
     for (const [name, r] of Object.entries(results)) {
       figures[name] = r.median
@@ -25,5 +27,6 @@ export async function sandbox(params: SandboxParams): Promise<Record<string, num
     return figures
   } finally {
     await env.close()
+    await recycling.close()
   }
 }

@@ -19,12 +19,13 @@ const MiB = 1024 * 1024
 
 /**
  * The runner configurations the behaviour suites run against: evaluations on the calling thread, and in a worker
- * thread with a pool (host calls and `console.*` proxied back). The worker thread runs the built `dist`, which the
+ * thread with a pool (host calls and `console.*` proxied back), with new instances and with recycled ones. The worker thread runs the built `dist`, which the
  * package's `test` script builds first.
  */
 export const RUNNER_VARIANTS = [
   { name: 'calling thread', options: {} },
   { name: 'worker thread', options: { threads: 1, pool: { size: 2 } } },
+  { name: 'worker thread, recycling instances', options: { threads: 1, pool: { size: 2 }, recycle: true } },
 ] as const
 
 /** Small limits that keep hostile tests fast. */

@@ -24,6 +24,8 @@ export interface TestEngineOptions {
    * manual clock. Pass 1 to exercise the worker-thread runner.
    */
   sandboxThreads?: number
+  /** Reset used sandbox instances in place (the engine's opt-in `sandboxRecycle`). Default false. */
+  sandboxRecycle?: boolean
   config?: EngineOptions['config']
   /**
    * Where the database lives: a fresh SQLite file in a temp folder (default), or a fresh schema `lf_test_<random>`
@@ -221,6 +223,7 @@ export async function createTestEngine(options: TestEngineOptions = {}): Promise
       random: options.random ?? (() => 0.5),
       sandbox: options.sandbox,
       sandboxThreads: options.sandboxThreads ?? 0,
+      sandboxRecycle: options.sandboxRecycle ?? false,
       config: options.config,
       faults,
       worker: options.worker,

@@ -1,0 +1,99 @@
+import { afterAll, beforeEach, describe, expect, it } from 'vitest'
+import { createSandboxRunner } from './create-sandbox-runner.js'
+import { Evaluation } from './evaluation.js'
+import { planEvaluation } from './evaluation-plan.js'
+import { type InstanceImage, instanceImage, recycleInstance, restoreInstance, useInstanceImages } from './instance-image.js'
+import { poolStats } from './instance-pool.js'
+import { resolveLimits } from './limits.js'
+import type { PreparedInstance } from './quickjs-instance.js'
+import { FAST_LIMITS, consumer, failure, recordingHost, request, success } from './test-helpers/harness.js'
+import type { EvaluationOutcome } from './types.js'
+
+const limits = resolveLimits(FAST_LIMITS)
+const runner = createSandboxRunner({ limits: FAST_LIMITS, pool: { size: 1 }, recycle: true })
+afterAll(() => runner.close())
+
+let image: InstanceImage
+beforeEach(async () => {
+  useInstanceImages(true)
+  image = (await instanceImage())!
+})
+
+/** Runs `code`'s consumer `T.prepare` in `instance` and keeps the instance (an evaluation never disposes it). */
+async function evaluateIn(instance: PreparedInstance, code: string, args: unknown[] = []): Promise<EvaluationOutcome> {
+  const planned = planEvaluation(request(code, { args: args as never, recording: recordingHost(), limits: FAST_LIMITS }), limits)
+  if (!planned.ok) throw new Error(planned.error.message)
+  return new Evaluation(instance, planned.plan).execute()
+}
+
+/** The memory of `instance` with `Math.random`'s state (reseeded for every never-used instance) blanked. */
+function memoryOf(instance: PreparedInstance): Uint8Array {
+  const bytes = new Uint8Array(instance.memory.buffer).slice()
+  bytes.fill(0, image.context + image.randomState, image.context + image.randomState + 8)
+  return bytes
+}
+
+const LITTER = consumer(`async prepare(n) {
+  globalThis.secret = "s3cr3t-" + n + "-".repeat(20000);
+  Object.prototype.polluted = n;
+  const kept = []; for (let i = 0; i < 2000; i++) kept.push({ i, text: "row " + i });
+  globalThis.kept = kept;
+  console.log("left things behind");
+  return kept.length;
+}`)
+
+describe('recycling a used instance in place', () => {
+  it('resets it to exactly the bytes of a newly restored instance', async () => {
+    const used = await restoreInstance(image, limits.memoryLimitBytes)
+    expect(success(await evaluateIn(used, LITTER, [1]))).toBe(2000)
+    const recycled = recycleInstance(used, image)
+    expect(recycled).toBeDefined()
+    const fresh = await restoreInstance(image, limits.memoryLimitBytes)
+    const [a, b] = [memoryOf(recycled!), memoryOf(fresh)]
+    expect(a.byteLength).toBe(b.byteLength)
+    expect(Buffer.compare(a, b)).toBe(0)
+  })
+
+  it('runs a handler afterwards as a never-used instance would, with nothing of the previous evaluation', async () => {
+    const used = await restoreInstance(image, limits.memoryLimitBytes)
+    success(await evaluateIn(used, LITTER, [1]))
+    const recycled = recycleInstance(used, image)!
+    const probe = consumer(`prepare() {
+      return [typeof globalThis.secret, typeof globalThis.kept, Object.prototype.polluted === undefined, Math.random() !== Math.random()];
+    }`)
+    expect(success(await evaluateIn(recycled, probe))).toEqual(['undefined', 'undefined', true, true])
+    // And again: an instance can be recycled any number of times.
+    const again = recycleInstance(recycled, image)!
+    expect(success(await evaluateIn(again, consumer('prepare(n) { return n * 2 }'), [21]))).toBe(42)
+  })
+
+  it('refuses an instance a host exception unwound through, one that ran out of memory, or one whose memory grew', async () => {
+    const killed = await restoreInstance(image, limits.memoryLimitBytes)
+    killed.guard.killed = true
+    expect(recycleInstance(killed, image)).toBeUndefined()
+
+    const exhausted = await restoreInstance(image, limits.memoryLimitBytes)
+    const bomb = consumer('prepare() { const a = []; for (;;) a.push("x".repeat(1 << 16) + a.length) }')
+    expect(failure(await evaluateIn(exhausted, bomb)).code).toBe('sandbox_memory')
+    expect(recycleInstance(exhausted, image)).toBeUndefined()
+
+    const grown = await restoreInstance(image, limits.memoryLimitBytes)
+    grown.memory.grow(1)
+    expect(recycleInstance(grown, image)).toBeUndefined()
+  })
+
+  it('lets a pooled runner reuse instances across evaluations, each starting fresh', async () => {
+    const before = poolStats.recycled
+    const code = consumer(`prepare(n) {
+      const seen = [typeof globalThis.leak, typeof Object.prototype.polluted];
+      globalThis.leak = n; Object.prototype.polluted = n;
+      return seen;
+    }`)
+    for (let n = 0; n < 6; n++) {
+      expect(success(await runner.evaluate(request(code, { args: [n] })))).toEqual(['undefined', 'undefined'])
+      // Let the pool reset the instance before the next evaluation (it does so between evaluations).
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(poolStats.recycled).toBeGreaterThan(before)
+  })
+})
