@@ -6,7 +6,10 @@
  *   payload caps. Tools are globals (`await Email.send({...})`) backed by one host primitive; values cross as JSON;
  *   errors come back as plain data with `workflow.js` line and column. `evaluate()` never throws for script faults.
  *   With `threads`, evaluations run in worker threads that keep never-used instances ready (restored from an image of
- *   a never-used instance) while the calling thread does other work; host calls are proxied back to it.
+ *   a never-used instance) while the calling thread does other work; host calls are proxied back to it. With
+ *   `recycle` (opt-in), a pool resets an instance whose evaluation ended normally in place (its whole memory zeroed
+ *   and the image written, byte for byte a never-used instance) instead of creating a new one: several times cheaper,
+ *   but it reuses the WebAssembly instance object, which SPEC §4 does not allow by default.
  * - {@link validateWorkflowScript} runs a script's top level with every tool throwing and checks its `workflow`
  *   object against SPEC §2, returning the handler config or one whole message naming the handler and field.
  * - {@link parseInterval} turns producer intervals (`"30s"`, `"5m"`, `"2h"`, `"1d"`) into milliseconds.
