@@ -54,10 +54,14 @@ export class InstanceGuard {
     }
   }
 
-  /** Routes `memory.grow` through the guard so failed growth is seen. Returns the same memory object. */
+  /**
+   * Routes `memory.grow` through the guard so failed growth is seen. Returns the same memory object. A memory handed
+   * on to a new instance (see `renewInstance`) is watched by that instance's guard from then on.
+   */
   watchMemory(memory: WasmMemory): WasmMemory {
     const grow = Wasm.Memory.prototype.grow
     Object.defineProperty(memory, 'grow', {
+      configurable: true,
       value: (delta: number): number => {
         try {
           const previous = grow.call(memory, delta)

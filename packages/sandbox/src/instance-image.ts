@@ -247,6 +247,26 @@ export function recycleInstance(used: PreparedInstance, snapshot: InstanceImage)
 }
 
 /**
+ * A new instance on the memory of a spent one: the memory is zeroed, a new WebAssembly instance (with its own
+ * globals, table and emscripten module) is created on it, and the image is written as for any restored instance.
+ * What the spent evaluation left in the memory is gone, and the instance itself is new; only the memory object is
+ * reused, which saves allocating a memory, faulting its pages in again, and collecting the old one. The memory must
+ * not have grown (it cannot shrink back), and nothing may still use the spent instance: the caller holds the only
+ * reference, and no host callback is running in it. `undefined` when the spent instance does not qualify.
+ * @internal
+ */
+export async function renewInstance(spent: PreparedInstance, snapshot: InstanceImage): Promise<PreparedInstance | undefined> {
+  const { guard, memory } = spent
+  if (guard.callbackDepth !== 0 || spent.binding !== undefined) return undefined
+  if (memory.buffer.byteLength !== snapshot.pages * PAGE) return undefined
+  new Uint8Array(memory.buffer).fill(0)
+  const bare = await newBareModule(spent.memoryLimitBytes, snapshot.pages, memory)
+  const bytes = new Uint8Array(memory.buffer)
+  for (const { at, length } of snapshot.clear) bytes.fill(0, at, at + length)
+  return writeImage(bare, snapshot, spent.memoryLimitBytes)
+}
+
+/**
  * Writes the image into a zeroed (where initialization wrote) memory and builds new host-side wrappers around it;
  * `undefined` when the host functions would not get the image's reference ids.
  */

@@ -1,13 +1,14 @@
 /**
- * A small pool of prepared, never-used instances for one memory limit, refilled off the critical path by creating
- * new ones, or (with `recycle`) by resetting instances whose evaluation ended normally in place to the image of a
- * never-used instance (see `recycleInstance`). A used instance never goes back to the pool as it is.
+ * A small pool of prepared, never-used instances for one memory limit, refilled off the critical path. Spent
+ * instances handed back are turned into new ones on their zeroed memory (see `renewInstance`: a new WebAssembly
+ * instance, the memory object reused), or with `recycle` reset in place (see `recycleInstance`); otherwise the pool
+ * creates instances. A used instance never goes back to the pool as it is.
  */
-import { type InstanceImage, recycleInstance, takenImage } from './instance-image.js'
+import { type InstanceImage, recycleInstance, renewInstance, takenImage } from './instance-image.js'
 import { disposeInstance, dropInstance, prepareInstance, type PreparedInstance } from './quickjs-instance.js'
 
 /** Counters of the pools of this thread (for tests and diagnostics). @internal */
-export const poolStats = { recycled: 0, notRecyclable: 0 }
+export const poolStats = { renewed: 0, recycled: 0, notReusable: 0 }
 
 /** Options of {@link InstancePool}. */
 export interface InstancePoolOptions {
@@ -23,7 +24,7 @@ export interface InstancePoolOptions {
 /** Pre-created instances of one memory limit. */
 export class InstancePool {
   private readonly idle: PreparedInstance[] = []
-  /** Used instances handed back, waiting to be reset (at most `size`). */
+  /** Spent instances handed back, waiting to be renewed or reset (at most `size`). */
   private readonly returned: PreparedInstance[] = []
   /** This thread's image, once it has one (recycling writes it). */
   private image: InstanceImage | undefined
@@ -49,21 +50,21 @@ export class InstancePool {
   }
 
   /**
-   * A prepared instance for `memoryLimitBytes`, or `undefined` when none is ready. With none ready but a used one
-   * handed back, that one is reset now (well under a millisecond, against several for a new instance).
+   * A prepared instance for `memoryLimitBytes`, or `undefined` when none is ready. With `recycle`, none ready but a
+   * spent one handed back, that one is reset now (well under a millisecond, against several for a new instance).
    */
   take(memoryLimitBytes: number): PreparedInstance | undefined {
     if (memoryLimitBytes !== this.memoryLimitBytes) return undefined
-    return this.idle.pop() ?? this.recycleOne()
+    return this.idle.pop() ?? (this.recycle ? this.recycleOne() : undefined)
   }
 
   /**
-   * Takes back an instance whose evaluation has finished (the caller gives up every reference to it). With `recycle`,
-   * it is reset later if it qualifies (see `recycleInstance`) and the pool has room; otherwise it is dropped.
+   * Takes back an instance whose evaluation has finished (the caller gives up every reference to it). If the pool has
+   * room it is renewed (or reset, with `recycle`) off the critical path when it qualifies; otherwise it is dropped.
    */
   giveBack(instance: PreparedInstance): void {
     instance.binding = undefined
-    if (!this.recycle || this.closed || instance.memoryLimitBytes !== this.memoryLimitBytes || this.idle.length + this.returned.length >= this.size) {
+    if (this.closed || instance.memoryLimitBytes !== this.memoryLimitBytes || this.idle.length + this.returned.length >= this.size) {
       dropInstance(instance)
       return
     }
@@ -105,8 +106,22 @@ export class InstancePool {
         poolStats.recycled++
         return recycled
       }
-      poolStats.notRecyclable++
+      poolStats.notReusable++
       dropInstance(used)
+    }
+    return undefined
+  }
+
+  /** A new instance on the memory of the latest spent one that qualifies (dropping those that do not). */
+  private async renewOne(): Promise<PreparedInstance | undefined> {
+    for (let spent = this.returned.pop(); spent !== undefined; spent = this.returned.pop()) {
+      const renewed = this.image === undefined ? undefined : await renewInstance(spent, this.image).catch(() => undefined)
+      if (renewed !== undefined) {
+        poolStats.renewed++
+        return renewed
+      }
+      poolStats.notReusable++
+      dropInstance(spent)
     }
     return undefined
   }
@@ -118,15 +133,15 @@ export class InstancePool {
   }
 
   /**
-   * Adds one instance: a handed-back one reset in place when it qualifies, else a new one; false when creating failed
+   * Adds one instance: a spent one renewed (or reset) when it qualifies, else a new one; false when creating failed
    * (evaluations then prepare their own, which reports the fault).
    */
   private async addOne(): Promise<boolean> {
     this.image ??= await takenImage()
-    const recycled = this.recycleOne()
-    if (recycled !== undefined) {
-      if (this.closed) dropInstance(recycled)
-      else this.idle.push(recycled)
+    const reused = this.recycle ? this.recycleOne() : await this.renewOne()
+    if (reused !== undefined) {
+      if (this.closed) dropInstance(reused)
+      else this.idle.push(reused)
       return true
     }
     try {

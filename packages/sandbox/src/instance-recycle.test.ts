@@ -2,7 +2,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { createSandboxRunner } from './create-sandbox-runner.js'
 import { Evaluation } from './evaluation.js'
 import { planEvaluation } from './evaluation-plan.js'
-import { type InstanceImage, instanceImage, recycleInstance, restoreInstance, useInstanceImages } from './instance-image.js'
+import { type InstanceImage, instanceImage, recycleInstance, renewInstance, restoreInstance, useInstanceImages } from './instance-image.js'
 import { poolStats } from './instance-pool.js'
 import { resolveLimits } from './limits.js'
 import type { PreparedInstance } from './quickjs-instance.js'
@@ -11,7 +11,11 @@ import type { EvaluationOutcome } from './types.js'
 
 const limits = resolveLimits(FAST_LIMITS)
 const runner = createSandboxRunner({ limits: FAST_LIMITS, pool: { size: 1 }, recycle: true })
-afterAll(() => runner.close())
+const renewing = createSandboxRunner({ limits: FAST_LIMITS, pool: { size: 1 } })
+afterAll(async () => {
+  await runner.close()
+  await renewing.close()
+})
 
 let image: InstanceImage
 beforeEach(async () => {
@@ -95,5 +99,47 @@ describe('recycling a used instance in place', () => {
       await new Promise((resolve) => setImmediate(resolve))
     }
     expect(poolStats.recycled).toBeGreaterThan(before)
+  })
+})
+
+describe('renewing a spent instance: a new WebAssembly instance on its zeroed memory', () => {
+  it('gives exactly the bytes of a newly restored instance, in a new instance on the same memory object', async () => {
+    const spent = await restoreInstance(image, limits.memoryLimitBytes)
+    expect(success(await evaluateIn(spent, LITTER, [1]))).toBe(2000)
+    const renewed = await renewInstance(spent, image)
+    expect(renewed).toBeDefined()
+    expect(renewed!.memory).toBe(spent.memory)
+    expect(renewed!.module).not.toBe(spent.module)
+    expect(renewed!.guard).not.toBe(spent.guard)
+    const fresh = await restoreInstance(image, limits.memoryLimitBytes)
+    expect(Buffer.compare(memoryOf(renewed!), memoryOf(fresh))).toBe(0)
+    const probe = consumer('prepare() { return [typeof globalThis.secret, Object.prototype.polluted === undefined] }')
+    expect(success(await evaluateIn(renewed!, probe))).toEqual(['undefined', true])
+  })
+
+  it('renews even after the spent instance was stopped, but never a memory that grew', async () => {
+    const stopped = await restoreInstance(image, limits.memoryLimitBytes)
+    expect(failure(await evaluateIn(stopped, consumer('prepare() { for (;;) {} }'))).code).toBe('sandbox_timeout')
+    const renewed = (await renewInstance(stopped, image))!
+    expect(success(await evaluateIn(renewed, consumer('prepare(n) { return n + 1 }'), [41]))).toBe(42)
+
+    const grown = await restoreInstance(image, limits.memoryLimitBytes)
+    grown.memory.grow(1)
+    expect(await renewInstance(grown, image)).toBeUndefined()
+  })
+
+  it('is what a pooled runner does by default, each evaluation starting fresh', async () => {
+    const before = { ...poolStats }
+    const code = consumer(`prepare(n) {
+      const seen = [typeof globalThis.leak, typeof Object.prototype.polluted];
+      globalThis.leak = n; Object.prototype.polluted = n;
+      return seen;
+    }`)
+    for (let n = 0; n < 6; n++) {
+      expect(success(await renewing.evaluate(request(code, { args: [n] })))).toEqual(['undefined', 'undefined'])
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(poolStats.renewed).toBeGreaterThan(before.renewed)
+    expect(poolStats.recycled).toBe(before.recycled)
   })
 })

@@ -113,12 +113,15 @@ export interface BareModule {
   guard: InstanceGuard
 }
 
-/** Instantiates the module on a fresh memory of `pages` pages. @internal */
-export async function newBareModule(memoryLimitBytes: number, pages?: number): Promise<BareModule> {
+/**
+ * Instantiates the module on a new memory of `pages` pages, or on `zeroed`: a memory of a spent instance, every byte
+ * zero, with the same maximum (a new instance cannot tell it from a new memory). @internal
+ */
+export async function newBareModule(memoryLimitBytes: number, pages?: number, zeroed?: WasmMemory): Promise<BareModule> {
   const wasmModule = await compiledModule()
   const guard = new InstanceGuard()
   // `initialPages` is known once the module is compiled.
-  const memory = guard.watchMemory(new Wasm.Memory({ initial: pages ?? initialPages, maximum: maximumPages(memoryLimitBytes) }))
+  const memory = guard.watchMemory(zeroed ?? new Wasm.Memory({ initial: pages ?? initialPages, maximum: maximumPages(memoryLimitBytes) }))
   let emscripten: { _malloc?: unknown } | undefined
   const emscriptenModule = {
     wasmMemory: memory,
