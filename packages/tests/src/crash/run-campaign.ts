@@ -274,7 +274,10 @@ export async function runCampaign(input: CampaignOptions): Promise<CampaignSumma
     }
   }
   await Promise.all(Array.from({ length: Math.max(1, input.jobs ?? 2) }, lane))
-  return summarize(setup, results, trials.length, Date.now() - started, input.only === undefined)
+  const summary = summarize(setup, results, trials.length, Date.now() - started, input.only === undefined)
+  // A temporary directory of our own, with nothing to inspect: remove it (the bundled child and its links too).
+  if (input.workDir === undefined && summary.kept.length === 0 && !input.keep) rmSync(workDir, { recursive: true, force: true })
+  return summary
 }
 
 function summarize(setup: Setup, results: TrialResult[], trials: number, durationMs: number, full: boolean): CampaignSummary {
