@@ -33,9 +33,14 @@ const UNBUNDLED: ReadonlyArray<{ name: string; from: string }> = [
   { name: '@jitl/quickjs-wasmfile-release-sync', from: '@ledgerflow/sandbox' },
 ]
 
+/** The entry file of `specifier` as this package resolves it (`import.meta.resolve` is missing under vitest). */
+function resolveHere(specifier: string): string {
+  return createRequire(fileURLToPath(import.meta.url)).resolve(specifier)
+}
+
 /** The directory of package `name` as package `from` resolves it. */
 function packageDir(name: string, from: string): string {
-  const fromEntry = fileURLToPath(import.meta.resolve(from))
+  const fromEntry = resolveHere(from)
   let dir = dirname(createRequire(fromEntry).resolve(name))
   while (!isPackageRoot(dir, name)) {
     const parent = dirname(dir)
@@ -73,7 +78,7 @@ export async function bundleChild(child: string, workDir: string): Promise<Child
     mkdirSync(dirname(link), { recursive: true })
     symlinkSync(packageDir(name, from), link, 'dir')
   }
-  const sandboxWorker = join(dirname(fileURLToPath(import.meta.resolve('@ledgerflow/sandbox'))), 'sandbox-worker.js')
+  const sandboxWorker = join(dirname(resolveHere('@ledgerflow/sandbox')), 'sandbox-worker.js')
   await esbuild.build({
     entryPoints: { child, 'sandbox-worker': sandboxWorker },
     outdir,
