@@ -225,6 +225,18 @@ export async function restoreInstance(snapshot: InstanceImage, memoryLimitBytes:
 }
 
 /**
+ * Pure; whether a spent instance qualifies for {@link renewInstance} (a new instance on its memory) or
+ * {@link recycleInstance} (the instance itself reset). Either way nothing may still be running in it and its memory
+ * must not have grown; reusing the instance itself also needs it to have ended normally. @internal
+ */
+export function reusable(spent: PreparedInstance, snapshot: InstanceImage, how: 'renew' | 'recycle'): boolean {
+  const { guard, memory } = spent
+  if (guard.callbackDepth !== 0 || spent.binding !== undefined) return false
+  if (memory.buffer.byteLength !== snapshot.pages * PAGE) return false
+  return how === 'renew' || (!guard.killed && !guard.memoryExhausted)
+}
+
+/**
  * Turns a used instance back into a never-used one, in place: its whole memory is zeroed and the image written, so
  * every byte equals a restored instance's (but for `Math.random`'s fresh seed), and the host-side wrappers are new.
  * What the evaluation left anywhere in the memory is gone; the WebAssembly instance, its memory object and the
@@ -240,8 +252,7 @@ export async function restoreInstance(snapshot: InstanceImage, memoryLimitBytes:
  */
 export function recycleInstance(used: PreparedInstance, snapshot: InstanceImage): PreparedInstance | undefined {
   const { guard, memory } = used
-  if (guard.killed || guard.memoryExhausted || guard.callbackDepth !== 0 || used.binding !== undefined) return undefined
-  if (memory.buffer.byteLength !== snapshot.pages * PAGE) return undefined
+  if (!reusable(used, snapshot, 'recycle')) return undefined
   new Uint8Array(memory.buffer).fill(0)
   return writeImage({ module: used.module, memory, guard }, snapshot, used.memoryLimitBytes)
 }
@@ -256,9 +267,8 @@ export function recycleInstance(used: PreparedInstance, snapshot: InstanceImage)
  * @internal
  */
 export async function renewInstance(spent: PreparedInstance, snapshot: InstanceImage): Promise<PreparedInstance | undefined> {
-  const { guard, memory } = spent
-  if (guard.callbackDepth !== 0 || spent.binding !== undefined) return undefined
-  if (memory.buffer.byteLength !== snapshot.pages * PAGE) return undefined
+  const { memory } = spent
+  if (!reusable(spent, snapshot, 'renew')) return undefined
   new Uint8Array(memory.buffer).fill(0)
   const bare = await newBareModule(spent.memoryLimitBytes, snapshot.pages, memory)
   const bytes = new Uint8Array(memory.buffer)

@@ -4,7 +4,7 @@
  * instance, the memory object reused), or with `recycle` reset in place (see `recycleInstance`); otherwise the pool
  * creates instances. A used instance never goes back to the pool as it is.
  */
-import { type InstanceImage, recycleInstance, renewInstance, takenImage } from './instance-image.js'
+import { type InstanceImage, recycleInstance, renewInstance, reusable, takenImage } from './instance-image.js'
 import { disposeInstance, dropInstance, prepareInstance, type PreparedInstance } from './quickjs-instance.js'
 
 /** Counters of the pools of this thread (for tests and diagnostics). @internal */
@@ -98,32 +98,30 @@ export class InstancePool {
     for (const instance of this.returned.splice(0)) dropInstance(instance)
   }
 
-  /** Resets the latest handed-back instance that qualifies (dropping those that do not); `undefined` when none. */
-  private recycleOne(): PreparedInstance | undefined {
-    for (let used = this.returned.pop(); used !== undefined; used = this.returned.pop()) {
-      const recycled = this.image === undefined ? undefined : recycleInstance(used, this.image)
-      if (recycled !== undefined) {
-        poolStats.recycled++
-        return recycled
-      }
-      poolStats.notReusable++
-      dropInstance(used)
-    }
-    return undefined
-  }
-
-  /** A new instance on the memory of the latest spent one that qualifies (dropping those that do not). */
-  private async renewOne(): Promise<PreparedInstance | undefined> {
+  /** The latest handed-back instance that qualifies for this pool's kind of reuse, dropping those that do not. */
+  private nextReusable(image: InstanceImage): PreparedInstance | undefined {
     for (let spent = this.returned.pop(); spent !== undefined; spent = this.returned.pop()) {
-      const renewed = this.image === undefined ? undefined : await renewInstance(spent, this.image).catch(() => undefined)
-      if (renewed !== undefined) {
-        poolStats.renewed++
-        return renewed
-      }
+      if (reusable(spent, image, this.recycle ? 'recycle' : 'renew')) return spent
       poolStats.notReusable++
       dropInstance(spent)
     }
     return undefined
+  }
+
+  /** Resets the latest handed-back instance that qualifies in place; `undefined` when none. */
+  private recycleOne(): PreparedInstance | undefined {
+    const spent = this.image === undefined ? undefined : this.nextReusable(this.image)
+    const recycled = spent === undefined ? undefined : recycleInstance(spent, this.image!)
+    if (recycled !== undefined) poolStats.recycled++
+    return recycled
+  }
+
+  /** A new instance on the memory of the latest handed-back instance that qualifies; `undefined` when none. */
+  private async renewOne(): Promise<PreparedInstance | undefined> {
+    const spent = this.image === undefined ? undefined : this.nextReusable(this.image)
+    const renewed = spent === undefined ? undefined : await renewInstance(spent, this.image!).catch(() => undefined)
+    if (renewed !== undefined) poolStats.renewed++
+    return renewed
   }
 
   /** Resolves after a turn of the event loop in which no evaluation is running. */

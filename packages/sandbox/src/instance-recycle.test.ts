@@ -7,7 +7,7 @@ import { poolStats } from './instance-pool.js'
 import { resolveLimits } from './limits.js'
 import type { PreparedInstance } from './quickjs-instance.js'
 import { FAST_LIMITS, consumer, failure, recordingHost, request, success } from './test-helpers/harness.js'
-import type { EvaluationOutcome } from './types.js'
+import type { EvaluationOutcome, SandboxRunner } from './types.js'
 
 const limits = resolveLimits(FAST_LIMITS)
 const runner = createSandboxRunner({ limits: FAST_LIMITS, pool: { size: 1 }, recycle: true })
@@ -35,6 +35,20 @@ function memoryOf(instance: PreparedInstance): Uint8Array {
   const bytes = new Uint8Array(instance.memory.buffer).slice()
   bytes.fill(0, image.context + image.randomState, image.context + image.randomState + 8)
   return bytes
+}
+
+/** Six evaluations that each leave a global and a prototype change behind, and check that none saw the previous. */
+async function expectFreshEvaluations(pooled: SandboxRunner): Promise<void> {
+  const code = consumer(`prepare(n) {
+    const seen = [typeof globalThis.leak, typeof Object.prototype.polluted];
+    globalThis.leak = n; Object.prototype.polluted = n;
+    return seen;
+  }`)
+  for (let n = 0; n < 6; n++) {
+    expect(success(await pooled.evaluate(request(code, { args: [n] })))).toEqual(['undefined', 'undefined'])
+    // Turns of the event loop: the pool prepares the next instance between evaluations.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+  }
 }
 
 const LITTER = consumer(`async prepare(n) {
@@ -88,16 +102,7 @@ describe('recycling a used instance in place', () => {
 
   it('lets a pooled runner reuse instances across evaluations, each starting fresh', async () => {
     const before = poolStats.recycled
-    const code = consumer(`prepare(n) {
-      const seen = [typeof globalThis.leak, typeof Object.prototype.polluted];
-      globalThis.leak = n; Object.prototype.polluted = n;
-      return seen;
-    }`)
-    for (let n = 0; n < 6; n++) {
-      expect(success(await runner.evaluate(request(code, { args: [n] })))).toEqual(['undefined', 'undefined'])
-      // Let the pool reset the instance before the next evaluation (it does so between evaluations).
-      await new Promise((resolve) => setImmediate(resolve))
-    }
+    await expectFreshEvaluations(runner)
     expect(poolStats.recycled).toBeGreaterThan(before)
   })
 })
@@ -130,15 +135,7 @@ describe('renewing a spent instance: a new WebAssembly instance on its zeroed me
 
   it('is what a pooled runner does by default, each evaluation starting fresh', async () => {
     const before = { ...poolStats }
-    const code = consumer(`prepare(n) {
-      const seen = [typeof globalThis.leak, typeof Object.prototype.polluted];
-      globalThis.leak = n; Object.prototype.polluted = n;
-      return seen;
-    }`)
-    for (let n = 0; n < 6; n++) {
-      expect(success(await renewing.evaluate(request(code, { args: [n] })))).toEqual(['undefined', 'undefined'])
-      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
-    }
+    await expectFreshEvaluations(renewing)
     expect(poolStats.renewed).toBeGreaterThan(before.renewed)
     expect(poolStats.recycled).toBe(before.recycled)
   })
