@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import type { Executor } from '../executor.js'
+import { prepareQuery } from '../prepared-query.js'
 import type { ConsumerWakeup } from '../schema.js'
 
 /** Per-consumer wake-up state; keeps `workflows.consumer_sleep_until` equal to the earliest `wake_at`. */
@@ -14,11 +15,16 @@ export interface ConsumerWakeupStore {
   ): Promise<void>
 }
 
+/** Compiled once per dialect (see `prepareQuery`): read before every consumer run. */
+const wakeupsOf = prepareQuery(1, (db, workflowId: string) =>
+  db.selectFrom('consumer_wakeups').selectAll().where('workflow_id', '=', workflowId).orderBy('consumer_name'),
+)
+
 /** Creates the {@link ConsumerWakeupStore} over `db`. */
 export function createConsumerWakeupStore(db: Executor): ConsumerWakeupStore {
   return {
     list(workflowId) {
-      return db.selectFrom('consumer_wakeups').selectAll().where('workflow_id', '=', workflowId).orderBy('consumer_name').execute()
+      return wakeupsOf.rows(db, workflowId)
     },
     async set(workflowId, consumerName, { idleAfterSequence, wakeAt, now }) {
       const row = { workflow_id: workflowId, consumer_name: consumerName, idle_after_sequence: idleAfterSequence, wake_at: wakeAt, updated_at: now }

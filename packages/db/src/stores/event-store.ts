@@ -1,6 +1,7 @@
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError, ReservationRejectedError } from '../errors.js'
 import { type Executor, affected, inTransaction } from '../executor.js'
+import { prepareQuery } from '../prepared-query.js'
 import type { Event, EventStatus } from '../schema.js'
 
 /** One event to publish. */
@@ -82,6 +83,21 @@ export interface EventStore {
 /** Events per multi-row insert of `publish` (12 parameters each: well under SQLite's and PostgreSQL's limits). */
 const PUBLISH_BATCH = 500
 
+/**
+ * The oldest pending events of a topic, compiled once per dialect (see `prepareQuery`): every prepare phase peeks.
+ * One round trip: the topic's id comes from a scalar subquery (an init plan), so the partial index on
+ * (topic_id, sequence) still serves the order and the limit however many events are pending.
+ */
+const pendingOf = prepareQuery(3, (db, workflowId: string, topic: string, limit: number) =>
+  db
+    .selectFrom('events')
+    .selectAll()
+    .where('topic_id', '=', db.selectFrom('topics').select('id').where('workflow_id', '=', workflowId).where('name', '=', topic))
+    .where('status', '=', 'pending')
+    .orderBy('sequence')
+    .limit(limit),
+)
+
 /** Creates the {@link EventStore} over `db`. */
 export function createEventStore(db: Executor): EventStore {
   /** The id of a workflow's topic, as a scalar subquery (null when there is no such topic). */
@@ -159,16 +175,7 @@ export function createEventStore(db: Executor): EventStore {
       return db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst()
     },
     peekPending(workflowId, topic, limit) {
-      // One round trip: the topic's id comes from a scalar subquery (an init plan), so the partial index on
-      // (topic_id, sequence) still serves the order and the limit however many events are pending.
-      return db
-        .selectFrom('events')
-        .selectAll()
-        .where('topic_id', '=', topicIdOf(db, workflowId, topic))
-        .where('status', '=', 'pending')
-        .orderBy('sequence')
-        .limit(limit)
-        .execute()
+      return pendingOf.rows(db, workflowId, topic, limit)
     },
     async getByMessageIds(workflowId, topic, messageIds) {
       if (messageIds.length === 0) return []

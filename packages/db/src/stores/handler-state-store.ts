@@ -1,4 +1,5 @@
 import type { Executor } from '../executor.js'
+import { prepareQuery } from '../prepared-query.js'
 import type { HandlerState } from '../schema.js'
 
 /** Persistent state of each handler, one row per (workflow, handler). */
@@ -9,16 +10,16 @@ export interface HandlerStateStore {
   put(row: { workflowId: string; handlerName: string; state: string | null; runId: string | null; now: number }): Promise<void>
 }
 
+/** Compiled once per dialect (see `prepareQuery`): every prepare phase reads its handler's state. */
+const stateOf = prepareQuery(2, (db, workflowId: string, handlerName: string) =>
+  db.selectFrom('handler_state').selectAll().where('workflow_id', '=', workflowId).where('handler_name', '=', handlerName),
+)
+
 /** Creates the {@link HandlerStateStore} over `db`. */
 export function createHandlerStateStore(db: Executor): HandlerStateStore {
   return {
     get(workflowId, handlerName) {
-      return db
-        .selectFrom('handler_state')
-        .selectAll()
-        .where('workflow_id', '=', workflowId)
-        .where('handler_name', '=', handlerName)
-        .executeTakeFirst()
+      return stateOf.first(db, workflowId, handlerName)
     },
     listByWorkflow(workflowId) {
       return db.selectFrom('handler_state').selectAll().where('workflow_id', '=', workflowId).orderBy('handler_name').execute()

@@ -1,4 +1,5 @@
 import { type Executor, affected } from '../executor.js'
+import { prepareQuery } from '../prepared-query.js'
 import type { Mutation, MutationStatus, NewMutation } from '../schema.js'
 
 /** Fields a ledger transition may set. `status` is required; `updated_at` is the transition time. */
@@ -25,6 +26,9 @@ export interface MutationStore {
   transition(id: string, from: readonly Exclude<MutationStatus, 'applied'>[], change: MutationChange): Promise<boolean>
 }
 
+/** Compiled once per dialect (see `prepareQuery`): every mutate phase looks its ledger row up. */
+const mutationByRun = prepareQuery(1, (db, runId: string) => db.selectFrom('mutations').selectAll().where('handler_run_id', '=', runId))
+
 /** Creates the {@link MutationStore} over `db`. */
 export function createMutationStore(db: Executor): MutationStore {
   return {
@@ -35,7 +39,7 @@ export function createMutationStore(db: Executor): MutationStore {
       return db.selectFrom('mutations').selectAll().where('id', '=', id).executeTakeFirst()
     },
     getByRun(runId) {
-      return db.selectFrom('mutations').selectAll().where('handler_run_id', '=', runId).executeTakeFirst()
+      return mutationByRun.first(db, runId)
     },
     listByWorkflow(workflowId, options = {}) {
       let q = db.selectFrom('mutations').selectAll().where('workflow_id', '=', workflowId)

@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError } from '../errors.js'
 import { type Executor, affected, inTransaction } from '../executor.js'
+import { prepareQuery } from '../prepared-query.js'
 import {
   type HandlerRun,
   type HandlerRunUpdate,
@@ -46,6 +47,16 @@ export interface RunStore {
 
 const asList = <T>(v: T | readonly T[]): readonly T[] => (Array.isArray(v) ? (v as readonly T[]) : [v as T])
 
+/** Compiled once per dialect (see `prepareQuery`): read at every checkpoint. */
+const runById = prepareQuery(1, (db, id: string) => db.selectFrom('handler_runs').selectAll().where('id', '=', id))
+const consumerRunCount = prepareQuery(1, (db, sessionId: string) =>
+  db
+    .selectFrom('handler_runs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('script_run_id', '=', sessionId)
+    .where('handler_type', '=', 'consumer'),
+)
+
 /** Creates the {@link RunStore} over `db`. */
 export function createRunStore(db: Executor): RunStore {
   return {
@@ -82,7 +93,7 @@ export function createRunStore(db: Executor): RunStore {
       })
     },
     get(id) {
-      return db.selectFrom('handler_runs').selectAll().where('id', '=', id).executeTakeFirst()
+      return runById.first(db, id)
     },
     listBySession(sessionId) {
       return db.selectFrom('handler_runs').selectAll().where('script_run_id', '=', sessionId).orderBy('ordinal').execute()
@@ -107,12 +118,7 @@ export function createRunStore(db: Executor): RunStore {
         .execute()
     },
     async countConsumerRuns(sessionId) {
-      const row = await db
-        .selectFrom('handler_runs')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('script_run_id', '=', sessionId)
-        .where('handler_type', '=', 'consumer')
-        .executeTakeFirst()
+      const row = await consumerRunCount.first(db, sessionId)
       return Number(row?.n ?? 0)
     },
     async transition(id, guard, set) {

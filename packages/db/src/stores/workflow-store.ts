@@ -1,4 +1,5 @@
 import { type Executor, affected } from '../executor.js'
+import { prepareQuery } from '../prepared-query.js'
 import type { ErrorType, NewWorkflow, Workflow, WorkflowStatus } from '../schema.js'
 
 /** Options of {@link WorkflowStore.transitionStatus}. */
@@ -29,6 +30,9 @@ export interface WorkflowStore {
   allocateEventSequence(id: string, count: number): Promise<number>
 }
 
+/** Compiled once per dialect (see `prepareQuery`): the engine reads its workflow before every phase. */
+const workflowById = prepareQuery(1, (db, id: string) => db.selectFrom('workflows').selectAll().where('id', '=', id))
+
 /** Creates the {@link WorkflowStore} over `db` (the database or a transaction). */
 export function createWorkflowStore(db: Executor): WorkflowStore {
   return {
@@ -36,7 +40,7 @@ export function createWorkflowStore(db: Executor): WorkflowStore {
       await db.insertInto('workflows').values(row).execute()
     },
     get(id) {
-      return db.selectFrom('workflows').selectAll().where('id', '=', id).executeTakeFirst()
+      return workflowById.first(db, id)
     },
     list(filter = {}) {
       let q = db.selectFrom('workflows').selectAll()
