@@ -20,6 +20,41 @@ const wakeupsOf = prepareQuery(1, (db, workflowId: string) =>
   db.selectFrom('consumer_wakeups').selectAll().where('workflow_id', '=', workflowId).orderBy('consumer_name'),
 )
 
+/** Inserts or replaces a consumer's wake-up row; compiled once per dialect (every consumer run ends with it). */
+function upsertWakeupQuery(db: Executor, workflowId: string, consumerName: string, idleAfterSequence: number | null, wakeAt: number | null, now: number) {
+  return db
+    .insertInto('consumer_wakeups')
+    .values({ workflow_id: workflowId, consumer_name: consumerName, idle_after_sequence: idleAfterSequence, wake_at: wakeAt, updated_at: now })
+    .onConflict((oc) => oc.columns(['workflow_id', 'consumer_name']).doUpdateSet({ idle_after_sequence: idleAfterSequence, wake_at: wakeAt, updated_at: now }))
+}
+const upsertWakeup = prepareQuery(5, upsertWakeupQuery)
+
+/** SQLite: the workflow sleeps until its consumers' earliest wake-up (the statement after the upsert). */
+const updateSleep = prepareQuery(1, (db, workflowId: string) =>
+  db
+    .updateTable('workflows')
+    .set((eb) => ({
+      consumer_sleep_until: eb.selectFrom('consumer_wakeups').select((s) => s.fn.min('wake_at').as('m')).where('workflow_id', '=', workflowId),
+    }))
+    .where('id', '=', workflowId),
+)
+
+/**
+ * PostgreSQL, one round trip: the upsert runs as a data-modifying CTE. The UPDATE cannot see the CTE's row (one
+ * snapshot), so the earliest wake-up is taken over the other consumers' rows plus the new value.
+ */
+const upsertAndUpdateSleep = prepareQuery(
+  5,
+  (db, workflowId: string, consumerName: string, idleAfterSequence: number | null, wakeAt: number | null, now: number) =>
+    db
+      .with('upserted', () => upsertWakeupQuery(db, workflowId, consumerName, idleAfterSequence, wakeAt, now).returning('workflow_id'))
+      .updateTable('workflows')
+      .set({
+        consumer_sleep_until: sql<number | null>`(select min(w) from (select wake_at as w from consumer_wakeups where workflow_id = ${workflowId} and consumer_name <> ${consumerName} union all select cast(${wakeAt} as bigint)) as x)`,
+      })
+      .where('id', '=', workflowId),
+)
+
 /** Creates the {@link ConsumerWakeupStore} over `db`. */
 export function createConsumerWakeupStore(db: Executor): ConsumerWakeupStore {
   return {
@@ -27,45 +62,12 @@ export function createConsumerWakeupStore(db: Executor): ConsumerWakeupStore {
       return wakeupsOf.rows(db, workflowId)
     },
     async set(workflowId, consumerName, { idleAfterSequence, wakeAt, now }) {
-      const row = { workflow_id: workflowId, consumer_name: consumerName, idle_after_sequence: idleAfterSequence, wake_at: wakeAt, updated_at: now }
       if (!isSqlite(db)) {
-        // One round trip: the upsert runs as a data-modifying CTE. The UPDATE cannot see the CTE's row (one snapshot),
-        // so the earliest wake-up is taken over the other consumers' rows plus the new value.
-        await db
-          .with('upserted', (qb) =>
-            qb
-              .insertInto('consumer_wakeups')
-              .values(row)
-              .onConflict((oc) => oc.columns(['workflow_id', 'consumer_name']).doUpdateSet({ idle_after_sequence: idleAfterSequence, wake_at: wakeAt, updated_at: now }))
-              .returning('workflow_id'),
-          )
-          .updateTable('workflows')
-          .set({
-            consumer_sleep_until: sql<number | null>`(select min(w) from (select wake_at as w from consumer_wakeups where workflow_id = ${workflowId} and consumer_name <> ${consumerName} union all select cast(${wakeAt} as bigint)) as x)`,
-          })
-          .where('id', '=', workflowId)
-          .execute()
+        await upsertAndUpdateSleep.execute(db, workflowId, consumerName, idleAfterSequence, wakeAt, now)
         return
       }
-      await db
-        .insertInto('consumer_wakeups')
-        .values(row)
-        .onConflict((oc) =>
-          oc
-            .columns(['workflow_id', 'consumer_name'])
-            .doUpdateSet({ idle_after_sequence: idleAfterSequence, wake_at: wakeAt, updated_at: now }),
-        )
-        .execute()
-      await db
-        .updateTable('workflows')
-        .set((eb) => ({
-          consumer_sleep_until: eb
-            .selectFrom('consumer_wakeups')
-            .select((s) => s.fn.min('wake_at').as('m'))
-            .where('workflow_id', '=', workflowId),
-        }))
-        .where('id', '=', workflowId)
-        .execute()
+      await upsertWakeup.execute(db, workflowId, consumerName, idleAfterSequence, wakeAt, now)
+      await updateSleep.execute(db, workflowId)
     },
   }
 }

@@ -98,6 +98,56 @@ const pendingOf = prepareQuery(3, (db, workflowId: string, topic: string, limit:
     .limit(limit),
 )
 
+/** The oldest and newest pending sequence of each of a workflow's `topics` (names, no duplicates). */
+function pendingBoundsQuery(db: Executor, workflowId: string, topics: readonly string[]) {
+  return db
+    .selectFrom('topics as t')
+    .select((eb) => [
+      't.name as topic',
+      eb
+        .selectFrom('events as e')
+        .select((s) => s.fn.min('e.sequence').as('m'))
+        .whereRef('e.topic_id', '=', 't.id')
+        .where('e.status', '=', 'pending')
+        .as('oldest'),
+      eb
+        .selectFrom('events as e')
+        .select((s) => s.fn.max('e.sequence').as('m'))
+        .whereRef('e.topic_id', '=', 't.id')
+        .where('e.status', '=', 'pending')
+        .as('newest'),
+    ])
+    .where('t.workflow_id', '=', workflowId)
+    .where('t.name', 'in', topics)
+}
+
+/** {@link pendingBoundsQuery} of one topic, compiled once per dialect: the scheduler asks before every consumer run. */
+const pendingBoundsOfOne = prepareQuery(2, (db, workflowId: string, topic: string) => pendingBoundsQuery(db, workflowId, [topic]))
+
+/** Marks a run's reserved events consumed (its next phase committed); compiled once per dialect. */
+const consumeReserved = prepareQuery(2, (db, now: number, runId: string) =>
+  db.updateTable('events').set({ status: 'consumed', updated_at: now }).where('reserved_by_run_id', '=', runId).where('status', '=', 'reserved'),
+)
+
+/** Of a failed run's reserved events, those out of attempts become dead; compiled once per dialect. */
+const killExhausted = prepareQuery(3, (db, now: number, runId: string, maxAttempts: number) =>
+  db
+    .updateTable('events')
+    .set({ status: 'dead', updated_at: now })
+    .where('reserved_by_run_id', '=', runId)
+    .where('status', '=', 'reserved')
+    .where('attempt_number', '>=', maxAttempts),
+)
+
+/** A failed run's other reserved events go back to pending, one attempt more; compiled once per dialect. */
+const releaseReserved = prepareQuery(2, (db, now: number, runId: string) =>
+  db
+    .updateTable('events')
+    .set((eb) => ({ status: 'pending', reserved_by_run_id: null, attempt_number: eb('attempt_number', '+', 1), updated_at: now }))
+    .where('reserved_by_run_id', '=', runId)
+    .where('status', '=', 'reserved'),
+)
+
 /** Creates the {@link EventStore} over `db`. */
 export function createEventStore(db: Executor): EventStore {
   /** The id of a workflow's topic, as a scalar subquery (null when there is no such topic). */
@@ -247,14 +297,8 @@ export function createEventStore(db: Executor): EventStore {
         .orderBy('sequence')
         .execute()
     },
-    async consume(runId, now) {
-      const r = await db
-        .updateTable('events')
-        .set({ status: 'consumed', updated_at: now })
-        .where('reserved_by_run_id', '=', runId)
-        .where('status', '=', 'reserved')
-        .executeTakeFirst()
-      return affected(r)
+    consume(runId, now) {
+      return consumeReserved.affected(db, now, runId)
     },
     async skip(runId, now) {
       const r = await db
@@ -267,25 +311,9 @@ export function createEventStore(db: Executor): EventStore {
     },
     release(runId, { maxAttempts, now }) {
       return inTransaction(db, async (trx) => {
-        const dead = await trx
-          .updateTable('events')
-          .set({ status: 'dead', updated_at: now })
-          .where('reserved_by_run_id', '=', runId)
-          .where('status', '=', 'reserved')
-          .where('attempt_number', '>=', maxAttempts)
-          .executeTakeFirst()
-        const released = await trx
-          .updateTable('events')
-          .set((eb) => ({
-            status: 'pending',
-            reserved_by_run_id: null,
-            attempt_number: eb('attempt_number', '+', 1),
-            updated_at: now,
-          }))
-          .where('reserved_by_run_id', '=', runId)
-          .where('status', '=', 'reserved')
-          .executeTakeFirst()
-        return { released: affected(released), dead: affected(dead) }
+        const dead = await killExhausted.affected(trx, now, runId, maxAttempts)
+        const released = await releaseReserved.affected(trx, now, runId)
+        return { released, dead }
       })
     },
     async transfer(fromRunId, toRunId, now) {
@@ -328,27 +356,10 @@ export function createEventStore(db: Executor): EventStore {
       }))
     },
     async pendingBounds(workflowId, topics) {
-      if (topics.length === 0) return []
-      const rows = await db
-        .selectFrom('topics as t')
-        .select((eb) => [
-          't.name as topic',
-          eb
-            .selectFrom('events as e')
-            .select((s) => s.fn.min('e.sequence').as('m'))
-            .whereRef('e.topic_id', '=', 't.id')
-            .where('e.status', '=', 'pending')
-            .as('oldest'),
-          eb
-            .selectFrom('events as e')
-            .select((s) => s.fn.max('e.sequence').as('m'))
-            .whereRef('e.topic_id', '=', 't.id')
-            .where('e.status', '=', 'pending')
-            .as('newest'),
-        ])
-        .where('t.workflow_id', '=', workflowId)
-        .where('t.name', 'in', [...new Set(topics)])
-        .execute()
+      const names = [...new Set(topics)]
+      if (names.length === 0) return []
+      // A consumer usually subscribes to one topic: that statement is compiled once (see `prepareQuery`).
+      const rows = names.length === 1 ? await pendingBoundsOfOne.rows(db, workflowId, names[0]!) : await pendingBoundsQuery(db, workflowId, names).execute()
       return rows
         .filter((r) => r.oldest !== null && r.oldest !== undefined)
         .map((r) => ({ topic: r.topic, oldestSequence: Number(r.oldest), newestSequence: Number(r.newest) }))

@@ -15,6 +15,14 @@ const stateOf = prepareQuery(2, (db, workflowId: string, handlerName: string) =>
   db.selectFrom('handler_state').selectAll().where('workflow_id', '=', workflowId).where('handler_name', '=', handlerName),
 )
 
+/** Inserts or replaces a handler's state (every next phase does); compiled once per dialect. */
+const putState = prepareQuery(5, (db, workflowId: string, handlerName: string, state: string | null, now: number, runId: string | null) =>
+  db
+    .insertInto('handler_state')
+    .values({ workflow_id: workflowId, handler_name: handlerName, state, updated_at: now, updated_by_run_id: runId })
+    .onConflict((oc) => oc.columns(['workflow_id', 'handler_name']).doUpdateSet({ state, updated_at: now, updated_by_run_id: runId })),
+)
+
 /** Creates the {@link HandlerStateStore} over `db`. */
 export function createHandlerStateStore(db: Executor): HandlerStateStore {
   return {
@@ -25,13 +33,7 @@ export function createHandlerStateStore(db: Executor): HandlerStateStore {
       return db.selectFrom('handler_state').selectAll().where('workflow_id', '=', workflowId).orderBy('handler_name').execute()
     },
     async put({ workflowId, handlerName, state, runId, now }) {
-      await db
-        .insertInto('handler_state')
-        .values({ workflow_id: workflowId, handler_name: handlerName, state, updated_at: now, updated_by_run_id: runId })
-        .onConflict((oc) =>
-          oc.columns(['workflow_id', 'handler_name']).doUpdateSet({ state, updated_at: now, updated_by_run_id: runId }),
-        )
-        .execute()
+      await putState.execute(db, workflowId, handlerName, state, now, runId)
     },
   }
 }

@@ -49,6 +49,13 @@ const asList = <T>(v: T | readonly T[]): readonly T[] => (Array.isArray(v) ? (v 
 
 /** Compiled once per dialect (see `prepareQuery`): read at every checkpoint. */
 const runById = prepareQuery(1, (db, id: string) => db.selectFrom('handler_runs').selectAll().where('id', '=', id))
+/** One more run in the session's count (SQLite; PostgreSQL does it in the insert's statement). */
+const countRun = prepareQuery(1, (db, sessionId: string) =>
+  db
+    .updateTable('script_runs')
+    .set((eb) => ({ handler_run_count: eb('handler_run_count', '+', 1) }))
+    .where('id', '=', sessionId),
+)
 const consumerRunCount = prepareQuery(1, (db, sessionId: string) =>
   db
     .selectFrom('handler_runs')
@@ -84,11 +91,7 @@ export function createRunStore(db: Executor): RunStore {
       }
       return inTransaction(db, async (trx) => {
         const inserted = await trx.insertInto('handler_runs').values(values).returning('ordinal').executeTakeFirstOrThrow()
-        await trx
-          .updateTable('script_runs')
-          .set((eb) => ({ handler_run_count: eb('handler_run_count', '+', 1) }))
-          .where('id', '=', row.script_run_id)
-          .execute()
+        await countRun.execute(trx, row.script_run_id)
         return Number(inserted.ordinal)
       })
     },
