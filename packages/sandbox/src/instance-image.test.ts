@@ -8,6 +8,7 @@ import {
   nonZeroRegions,
   useInstanceImages,
   xorshiftStep,
+  zeroMemory,
 } from './instance-image.js'
 import { consumer, recordingHost, request, success } from './test-helpers/harness.js'
 
@@ -98,6 +99,16 @@ describe('image helpers', () => {
     bytes[4096 + 5] = 2
     bytes[4 * 4096 + 4095] = 3
     expect(nonZeroRegions(bytes)).toEqual([{ at: 0, length: 8192 }, { at: 4 * 4096, length: 4096 }])
+  })
+
+  it('zeroes every non-zero byte of a memory, at chunk edges and at its last byte too', () => {
+    const memory = new WebAssembly.Memory({ initial: 5, maximum: 5 })
+    const bytes = new Uint8Array(memory.buffer)
+    const written = [0, 65_535, 65_536, 2 * 65_536 + 17, bytes.length - 1]
+    for (const at of written) bytes[at] = 0xa5
+    zeroMemory(memory)
+    expect(bytes.every((b) => b === 0)).toBe(true)
+    expect(bytes.length).toBe(5 * 65_536)
   })
 
   it('steps xorshift64* as QuickJS does', () => {

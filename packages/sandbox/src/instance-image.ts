@@ -14,6 +14,7 @@
  * tool call, console lines, the lazily compiled part of the prelude and distinct random numbers); if anything
  * differs, this thread creates every instance from scratch.
  */
+import { Buffer } from 'node:buffer'
 import { webcrypto } from 'node:crypto'
 import { Lifetime, QuickJSRuntime, type QuickJSContext, type QuickJSHandle } from 'quickjs-emscripten-core'
 import { runPlan } from './create-sandbox-runner.js'
@@ -29,6 +30,7 @@ import {
   interruptHandler,
   newBareModule,
 } from './quickjs-instance.js'
+import type { WasmMemory } from './wasm.js'
 
 const PAGE = 64 * 1024
 /** Granularity of the copied regions. */
@@ -124,6 +126,25 @@ export function instanceImage(): Promise<InstanceImage | undefined> {
   if (!enabled) return Promise.resolve(undefined)
   image ??= takeImage().catch(() => undefined)
   return image
+}
+
+/** Granularity of {@link zeroMemory}. */
+const ZERO_CHUNK = 64 * 1024
+const zeroChunk = Buffer.alloc(ZERO_CHUNK)
+
+/**
+ * Sets every byte of `memory` to zero, writing only to the 64 KiB chunks that hold a non-zero byte. An evaluation
+ * writes to a few hundred KiB of its 6 MiB memory; the pages nobody wrote are still mapped to the kernel's shared
+ * zero page, so reading them is cheap, while writing zeros to them would give each a page of its own and make
+ * every renewal stream 6 MiB through the cache. Measured on the 2-core VM: 0.25 ms per renewal instead of 0.9.
+ * The result is the same as zeroing everything: every non-zero byte is found. @internal
+ */
+export function zeroMemory(memory: WasmMemory): void {
+  const bytes = Buffer.from(memory.buffer)
+  for (let at = 0; at < bytes.length; at += ZERO_CHUNK) {
+    const end = Math.min(at + ZERO_CHUNK, bytes.length)
+    if (bytes.compare(zeroChunk, 0, end - at, at, end) !== 0) bytes.fill(0, at, end)
+  }
 }
 
 /** Pure; the non-zero `CHUNK`-sized regions of `bytes`, merged when adjacent. */
@@ -253,7 +274,7 @@ export function reusable(spent: PreparedInstance, snapshot: InstanceImage, how: 
 export function recycleInstance(used: PreparedInstance, snapshot: InstanceImage): PreparedInstance | undefined {
   const { guard, memory } = used
   if (!reusable(used, snapshot, 'recycle')) return undefined
-  new Uint8Array(memory.buffer).fill(0)
+  zeroMemory(memory)
   return writeImage({ module: used.module, memory, guard }, snapshot, used.memoryLimitBytes)
 }
 
@@ -269,7 +290,7 @@ export function recycleInstance(used: PreparedInstance, snapshot: InstanceImage)
 export async function renewInstance(spent: PreparedInstance, snapshot: InstanceImage): Promise<PreparedInstance | undefined> {
   const { memory } = spent
   if (!reusable(spent, snapshot, 'renew')) return undefined
-  new Uint8Array(memory.buffer).fill(0)
+  zeroMemory(memory)
   const bare = await newBareModule(spent.memoryLimitBytes, snapshot.pages, memory)
   const bytes = new Uint8Array(memory.buffer)
   for (const { at, length } of snapshot.clear) bytes.fill(0, at, at + length)
