@@ -26,13 +26,15 @@ export interface Sizes {
   workflowEvents: number
   latencySamples: number
   recoverySessions: number
+  /** Events of the untimed session before the warm pipeline's measured one. */
+  warmUpEvents: number
 }
 
 /** `--quick` (CI-style, under two minutes) and the full run. */
 export function sizes(quick: boolean): Sizes {
   return quick
-    ? { pipelineEvents: 60, bareSamples: 15, checkpointSamples: 30, sandboxSamples: 12, historyEvents: 60, bigHistory: 1_000_000, workflowEvents: 50, latencySamples: 6, recoverySessions: 50 }
-    : { pipelineEvents: 1000, bareSamples: 200, checkpointSamples: 400, sandboxSamples: 300, historyEvents: 500, bigHistory: 1_000_000, workflowEvents: 1000, latencySamples: 100, recoverySessions: 1000 }
+    ? { pipelineEvents: 60, bareSamples: 15, checkpointSamples: 30, sandboxSamples: 12, historyEvents: 60, bigHistory: 1_000_000, workflowEvents: 50, latencySamples: 6, recoverySessions: 50, warmUpEvents: 40 }
+    : { pipelineEvents: 1000, bareSamples: 200, checkpointSamples: 400, sandboxSamples: 300, historyEvents: 500, bigHistory: 1_000_000, workflowEvents: 1000, latencySamples: 100, recoverySessions: 1000, warmUpEvents: 100 }
 }
 
 /** A timed job with its key in the results. */
@@ -59,6 +61,7 @@ export function timedJobs(s: Sizes, t: Templates, commits: number, options: Benc
     { key: 'pipeline.FULL', section: 'pipeline', job: { kind: 'pipeline', params: { synchronous: 'FULL', events: s.pipelineEvents } } },
     { key: 'floor.FULL', section: 'floor', job: { kind: 'floor', params: { synchronous: 'FULL', events: s.pipelineEvents, commits } } },
     { key: 'pipeline.recycle.FULL', section: 'pipeline', job: { kind: 'pipeline', params: { synchronous: 'FULL', events: s.pipelineEvents, recycle: true } } },
+    { key: 'pipeline.warm.FULL', section: 'pipeline', job: { kind: 'pipeline', params: { synchronous: 'FULL', events: s.pipelineEvents, warmUp: s.warmUpEvents } } },
     { key: 'pipeline.NORMAL', section: 'pipeline', job: { kind: 'pipeline', params: { synchronous: 'NORMAL', events: s.pipelineEvents } } },
     { key: 'floor.NORMAL', section: 'floor', job: { kind: 'floor', params: { synchronous: 'NORMAL', events: s.pipelineEvents, commits } } },
     // The variant with a no-op mutation tool (two more commits per event) is left out of --quick.

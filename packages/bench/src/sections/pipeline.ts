@@ -18,6 +18,11 @@ export interface PipelineParams {
   recycle?: boolean
   /** Diagnostic run: count commits and statements and attribute time (slower; never mixed with timed runs). */
   profile?: boolean
+  /**
+   * Events of an untimed session run first on the same engine (another workflow in the same file): the measured
+   * session then sees a warm process, as a long-running worker does (JIT, the sandbox thread's instance image).
+   */
+  warmUp?: number
 }
 
 /** Runs one pipeline session on a fresh file and returns its figures. */
@@ -25,6 +30,11 @@ export async function pipeline(params: PipelineParams): Promise<Record<string, n
   const dir = tempDir()
   const env = await openEnv(dir.file('pipeline.db'), { synchronous: params.synchronous, engine: { sandboxRecycle: params.recycle ?? false } })
   try {
+    if (params.warmUp !== undefined && params.warmUp > 0) {
+      const warm = await env.engine.deployWorkflow({ title: 'bench warm-up', code: pipelineScript(params.warmUp, { useTool: params.useTool }) })
+      const result = await env.engine.runSession(warm.workflowId, { maxIterations: params.warmUp + 10 })
+      if (result.status !== 'completed') throw new Error(`warm-up session ${result.status}`)
+    }
     const { workflowId } = await env.engine.deployWorkflow({ title: 'bench pipeline', code: pipelineScript(params.events, { useTool: params.useTool }) })
     return await runPipelineSession(env, workflowId, params.events, params.profile === true)
   } finally {
