@@ -11,6 +11,7 @@ import {
   zeroMemory,
 } from './instance-image.js'
 import { consumer, recordingHost, request, success } from './test-helpers/harness.js'
+import { Wasm } from './wasm.js'
 
 const runner = createSandboxRunner({ limits: { timeoutMs: 1000 } })
 afterAll(async () => {
@@ -102,7 +103,7 @@ describe('image helpers', () => {
   })
 
   it('zeroes every non-zero byte of a memory, at chunk edges and at its last byte too', () => {
-    const memory = new WebAssembly.Memory({ initial: 5, maximum: 5 })
+    const memory = new Wasm.Memory({ initial: 5, maximum: 5 })
     const bytes = new Uint8Array(memory.buffer)
     const written = [0, 65_535, 65_536, 2 * 65_536 + 17, bytes.length - 1]
     for (const at of written) bytes[at] = 0xa5
