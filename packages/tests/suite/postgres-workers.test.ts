@@ -182,15 +182,25 @@ describe('four worker processes on one PostgreSQL schema, one killed mid-run', (
         .selectFrom('mutations as m')
         .innerJoin('handler_runs as r', 'r.id', 'm.handler_run_id')
         .innerJoin('script_runs as s', 's.id', 'r.script_run_id')
-        .select('m.id')
+        .select(['m.id', 'm.idempotency_key'])
         .where('m.status', '=', 'in_flight')
         .where('s.owner', '=', 'pgw-2')
         .execute()
-    await until(async () => (await consumed()) >= TOTAL / 4 && (await inFlight()).length > 0, 120_000, 'a quarter of the jobs')
+    // Its effect written: the row is committed in_flight before the call starts, and the call writes the effect a
+    // round trip later. A kill in between is a call that never reached the outside world (checked below too).
+    const written = async (keys: string[]) => new Set((await effects()).map((e) => e.idempotency_key).filter((k) => keys.includes(k)))
+    const effectInFlight = async () => {
+      const rows = await inFlight()
+      return (await written(rows.map((m) => m.idempotency_key))).size > 0
+    }
+    await until(async () => (await consumed()) >= TOTAL / 4 && (await effectInFlight()), 120_000, 'a quarter of the jobs')
     const victim = workers.get('pgw-2')!
     victim.child.kill('SIGKILL')
     expect(await victim.exited).toBeNull()
-    const interrupted = (await inFlight()).map((m) => m.id)
+    const interruptedRows = await inFlight()
+    const reached = await written(interruptedRows.map((m) => m.idempotency_key))
+    const interrupted = interruptedRows.filter((m) => reached.has(m.idempotency_key)).map((m) => m.id)
+    const neverSent = interruptedRows.filter((m) => !reached.has(m.idempotency_key)).map((m) => m.id)
     expect(interrupted.length).toBeGreaterThan(0)
     const orphaned = (await db.sessions.listOpen()).filter((s) => s.owner === 'pgw-2').map((s) => s.id)
     await startWorker('pgw-2-restarted').ready
@@ -208,12 +218,19 @@ describe('four worker processes on one PostgreSQL schema, one killed mid-run', (
     expect(new Set(recovered.filter((m) => m.previousOwner === 'pgw-2').map((m) => m.sessionId))).toEqual(new Set(orphaned))
     for (const m of recovered) expect(m.workerId).not.toBe('pgw-2')
 
-    // Each call the kill interrupted was reconciled from the outside table (found applied), never sent again.
+    // Each call the kill interrupted after its effect was written was reconciled from the outside table (found
+    // applied), never sent again; a call killed before it wrote anything was found not applied.
     for (const id of interrupted) {
       const ledger = (await db.mutations.get(id))!
       expect(ledger.status).toBe('applied')
       const lines = await db.logs.list(ledger.handler_run_id)
       expect(lines.map((l) => l.message)).toContain('reconcile Ext.apply: applied')
+    }
+    for (const id of neverSent) {
+      const ledger = (await db.mutations.get(id))!
+      expect(ledger.status).not.toBe('applied')
+      const lines = await db.logs.list(ledger.handler_run_id)
+      expect(lines.map((l) => l.message)).toContain('reconcile Ext.apply: not_applied')
     }
 
     // Every event consumed exactly once, by a committed run whose applied mutation went out exactly once, for it.
