@@ -20,7 +20,7 @@ const wakeupsOf = prepareQuery(1, (db, workflowId: string) =>
   db.selectFrom('consumer_wakeups').selectAll().where('workflow_id', '=', workflowId).orderBy('consumer_name'),
 )
 
-/** Inserts or replaces a consumer's wake-up row; compiled once per dialect (every consumer run ends with it). */
+/** Inserts or replaces a consumer's wake-up row (every consumer run ends with it). */
 function upsertWakeupQuery(db: Executor, workflowId: string, consumerName: string, idleAfterSequence: number | null, wakeAt: number | null, now: number) {
   return db
     .insertInto('consumer_wakeups')
