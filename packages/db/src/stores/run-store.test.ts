@@ -66,6 +66,16 @@ defineStoreSuite('run store: transition', (env) => {
     expect((await db.runs.get(w.runId))?.phase).toBe('preparing')
   })
 
+  it('sets only the columns given, and leaves a column given as undefined as it is', async () => {
+    const { db } = env()
+    const w = await seedWorld(db)
+    // The same guard and columns twice (one compiled statement), then another set of columns and another guard.
+    expect(await db.runs.transition(w.runId, { phase: 'preparing' }, { phase: 'prepared', error: 'first' })).toBe(true)
+    expect(await db.runs.transition(w.runId, { phase: 'prepared' }, { phase: 'mutating', error: 'second' })).toBe(true)
+    expect(await db.runs.transition(w.runId, { phase: ['mutating', 'mutated'], status: 'active' }, { error: undefined, attempt: 3 })).toBe(true)
+    expect(await db.runs.get(w.runId)).toMatchObject({ phase: 'mutating', error: 'second', attempt: 3 })
+  })
+
   it('returns false for an unknown run', async () => {
     const { db } = env()
     expect(await db.runs.transition('nope', {}, { phase: 'prepared' })).toBe(false)

@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError } from '../errors.js'
 import { type Executor, affected, inTransaction } from '../executor.js'
-import { prepareQuery } from '../prepared-query.js'
+import { type PreparedQuery, prepareQuery } from '../prepared-query.js'
 import {
   type HandlerRun,
   type HandlerRunUpdate,
@@ -46,6 +46,36 @@ export interface RunStore {
 }
 
 const asList = <T>(v: T | readonly T[]): readonly T[] => (Array.isArray(v) ? (v as readonly T[]) : [v as T])
+
+/** Pure; whether kysely binds `value` as one parameter (not an expression or a builder callback). */
+const isPlainValue = (value: unknown): boolean => value === null || (typeof value !== 'object' && typeof value !== 'function')
+
+/** Compiled run transitions by shape: the columns set, and how many phases and statuses guard it (0: none). */
+const transitions = new Map<string, PreparedQuery<unknown[], unknown>>()
+/** Shapes kept; the engine uses about a dozen. */
+const TRANSITION_SHAPES_KEPT = 128
+
+/**
+ * The compare-and-set UPDATE of a run for one shape, compiled once per dialect (see `prepareQuery`); every phase of
+ * every run goes through one. Its arguments: the id, the columns' values, the phases, the statuses.
+ */
+function transitionQuery(columns: readonly string[], phases: number, statuses: number): PreparedQuery<unknown[], unknown> {
+  const key = `${columns.join(',')}/${phases}/${statuses}`
+  let query = transitions.get(key)
+  if (query === undefined) {
+    if (transitions.size >= TRANSITION_SHAPES_KEPT) transitions.clear()
+    query = prepareQuery(1 + columns.length + phases + statuses, (db, ...args: unknown[]) => {
+      const values = args.slice(1, 1 + columns.length)
+      const set = Object.fromEntries(columns.map((column, i) => [column, values[i]])) as HandlerRunUpdate
+      let q = db.updateTable('handler_runs').set(set).where('id', '=', args[0] as string)
+      if (phases > 0) q = q.where('phase', 'in', args.slice(1 + columns.length, 1 + columns.length + phases) as RunPhase[])
+      if (statuses > 0) q = q.where('status', 'in', args.slice(1 + columns.length + phases) as RunStatus[])
+      return q
+    })
+    transitions.set(key, query)
+  }
+  return query
+}
 
 /** Compiled once per dialect (see `prepareQuery`): read at every checkpoint. */
 const runById = prepareQuery(1, (db, id: string) => db.selectFrom('handler_runs').selectAll().where('id', '=', id))
@@ -129,6 +159,16 @@ export function createRunStore(db: Executor): RunStore {
       const statuses = guard.status === undefined ? undefined : asList(guard.status)
       // An empty list matches nothing (and `in ()` is a syntax error on PostgreSQL).
       if (phases?.length === 0 || statuses?.length === 0) return false
+      // kysely leaves out columns set to undefined; the rest decide the statement's shape.
+      const entries = Object.entries(set).filter(([, value]) => value !== undefined)
+      if (entries.every(([, value]) => isPlainValue(value))) {
+        const query = transitionQuery(
+          entries.map(([column]) => column),
+          phases?.length ?? 0,
+          statuses?.length ?? 0,
+        )
+        return (await query.affected(db, id, ...entries.map(([, value]) => value), ...(phases ?? []), ...(statuses ?? []))) === 1
+      }
       let q = db.updateTable('handler_runs').set(set).where('id', '=', id)
       if (phases) q = q.where('phase', 'in', phases)
       if (statuses) q = q.where('status', 'in', statuses)
