@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { type Compilable, sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError } from '../errors.js'
 import { type Executor, affected, inTransaction } from '../executor.js'
@@ -77,6 +77,54 @@ function transitionQuery(columns: readonly string[], phases: number, statuses: n
   return query
 }
 
+type NewRunRow = Omit<NewHandlerRun, 'ordinal'>
+
+/** The row of a session's next run, its ordinal computed by the database: the session's highest + 1. */
+function nextRunValues(db: Executor, row: NewRunRow) {
+  return {
+    ...row,
+    ordinal: db
+      .selectFrom('handler_runs as o')
+      .select((eb) => sql<number>`coalesce(max(${eb.ref('o.ordinal')}), 0) + 1`.as('next'))
+      .where('o.script_run_id', '=', row.script_run_id),
+  }
+}
+
+/** SQLite: inserts the next run and returns its ordinal (the session's count goes up in a second statement). */
+function insertedNextRun(db: Executor, row: NewRunRow) {
+  return db.insertInto('handler_runs').values(nextRunValues(db, row)).returning('ordinal')
+}
+
+/** PostgreSQL, one statement: inserts the next run and counts it in its session; no row when the session is missing. */
+function countedNextRun(db: Executor, row: NewRunRow) {
+  return db
+    .with('inserted', (qb) => qb.insertInto('handler_runs').values(nextRunValues(db, row)).returning(['ordinal', 'script_run_id']))
+    .updateTable('script_runs')
+    .set((eb) => ({ handler_run_count: eb('handler_run_count', '+', 1) }))
+    .where('id', '=', row.script_run_id)
+    .returning((eb) => eb.selectFrom('inserted').select('inserted.ordinal').as('ordinal'))
+}
+
+/** Compiled next-run statements by the columns given (a column left undefined takes its default). */
+const nextRunInserted = new Map<string, PreparedQuery<unknown[], { ordinal: number | string }>>()
+const nextRunCounted = new Map<string, PreparedQuery<unknown[], { ordinal: number | string | null }>>()
+
+/** The statement of `build` for a row of these `columns`, compiled once per dialect (see `prepareQuery`). */
+function nextRunQuery<Row>(
+  family: Map<string, PreparedQuery<unknown[], Row>>,
+  columns: readonly string[],
+  build: (db: Executor, row: NewRunRow) => Compilable<Row>,
+): PreparedQuery<unknown[], Row> {
+  const key = columns.join(',')
+  let query = family.get(key)
+  if (query === undefined) {
+    if (family.size >= TRANSITION_SHAPES_KEPT) family.clear()
+    query = prepareQuery(columns.length, (db, ...args: unknown[]) => build(db, Object.fromEntries(columns.map((column, i) => [column, args[i]])) as NewRunRow))
+    family.set(key, query)
+  }
+  return query
+}
+
 /** Compiled once per dialect (see `prepareQuery`): read at every checkpoint. */
 const runById = prepareQuery(1, (db, id: string) => db.selectFrom('handler_runs').selectAll().where('id', '=', id))
 /** One more run in the session's count (SQLite; PostgreSQL does it in the insert's statement). */
@@ -101,26 +149,20 @@ export function createRunStore(db: Executor): RunStore {
       await db.insertInto('handler_runs').values(row).execute()
     },
     async insertNext(row) {
-      const values = {
-        ...row,
-        ordinal: db
-          .selectFrom('handler_runs as o')
-          .select((eb) => sql<number>`coalesce(max(${eb.ref('o.ordinal')}), 0) + 1`.as('next'))
-          .where('o.script_run_id', '=', row.script_run_id),
-      }
+      const entries = Object.entries(row).filter(([, value]) => value !== undefined)
+      const columns = entries.map(([column]) => column)
+      const args = entries.map(([, value]) => value)
+      const plain = args.every(isPlainValue)
       if (!isSqlite(db)) {
-        const counted = await db
-          .with('inserted', (qb) => qb.insertInto('handler_runs').values(values).returning(['ordinal', 'script_run_id']))
-          .updateTable('script_runs')
-          .set((eb) => ({ handler_run_count: eb('handler_run_count', '+', 1) }))
-          .where('id', '=', row.script_run_id)
-          .returning((eb) => eb.selectFrom('inserted').select('inserted.ordinal').as('ordinal'))
-          .executeTakeFirst()
+        const counted = plain
+          ? await nextRunQuery(nextRunCounted, columns, countedNextRun).first(db, ...args)
+          : await countedNextRun(db, row).executeTakeFirst()
         if (!counted) throw new NotFoundError('session', row.script_run_id)
         return Number(counted.ordinal)
       }
       return inTransaction(db, async (trx) => {
-        const inserted = await trx.insertInto('handler_runs').values(values).returning('ordinal').executeTakeFirstOrThrow()
+        const inserted = plain ? await nextRunQuery(nextRunInserted, columns, insertedNextRun).first(trx, ...args) : await insertedNextRun(trx, row).executeTakeFirst()
+        if (!inserted) throw new NotFoundError('session', row.script_run_id)
         await countRun.execute(trx, row.script_run_id)
         return Number(inserted.ordinal)
       })
