@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest'
-import { prepareQuery } from './prepared-query.js'
+import { prepareQuery, preparedFamily } from './prepared-query.js'
 import { defineStoreSuite } from './test-helpers/backends.js'
 import { NOW, seedWorld } from './test-helpers/seed.js'
 
@@ -32,6 +32,29 @@ defineStoreSuite('prepared queries', (env) => {
     expect(await stamp.affected(db.kysely, 'a', NOW + 5)).toBe(1)
     expect(await stamp.affected(db.kysely, 'nobody', NOW + 6)).toBe(0)
     expect((await db.handlerState.get('wf-1', 'a'))?.updated_at).toBe(NOW + 5)
+  })
+
+  it('keeps one compiled query per shape of a family, and forgets them all when the family is full', async () => {
+    const { db } = env()
+    await seedWorld(db)
+    for (const name of ['a', 'b', 'c']) await db.handlerState.put({ workflowId: 'wf-1', handlerName: name, state: null, runId: null, now: NOW })
+    const builds: number[] = []
+    const byNames = preparedFamily<{ handler_name: string }>(2)
+    const names = (list: string[]) =>
+      byNames
+        .of(String(list.length), list.length, (q, ...slots) => {
+          builds.push(list.length)
+          return q.selectFrom('handler_state').select('handler_name').where('handler_name', 'in', slots as string[]).orderBy('handler_name')
+        })
+        .rows(db.kysely, ...list)
+    expect(await names(['a'])).toEqual([{ handler_name: 'a' }])
+    expect(await names(['c', 'b'])).toEqual([{ handler_name: 'b' }, { handler_name: 'c' }])
+    expect(await names(['b'])).toEqual([{ handler_name: 'b' }])
+    expect(builds).toEqual([1, 2])
+    // A third shape fills the family past its limit of 2: it starts over, so length 1 is built again.
+    expect(await names(['a', 'b', 'c'])).toHaveLength(3)
+    expect(await names(['c'])).toEqual([{ handler_name: 'c' }])
+    expect(builds).toEqual([1, 2, 3, 1])
   })
 
   it('refuses a query that does not use an argument as a value, naming the argument and the SQL', async () => {

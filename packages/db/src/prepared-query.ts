@@ -89,3 +89,35 @@ function compileTemplate(db: Executor, arity: number, build: (db: Executor, ...s
   }
   return { ...compiled, parameters: [...compiled.parameters] }
 }
+
+/**
+ * A family of prepared queries whose SQL depends on a shape: the columns an update sets, the length of an `in (...)`
+ * list. `of(shape, arity, build)` returns the family's prepared query for `shape`, declaring it on first use with
+ * `build`, which must build that shape. A family keeps at most `limit` shapes and forgets them all when it is full
+ * (the engine's families have a few dozen at most).
+ *
+ * ### Examples
+ * ```ts
+ * const byIds = preparedFamily<{ id: string }>()
+ * const ids = ['e1', 'e2']
+ * const rows = await byIds
+ *   .of(String(ids.length), ids.length, (db, ...slots) => db.selectFrom('events').select('id').where('id', 'in', slots as string[]))
+ *   .rows(db, ...ids)
+ * ```
+ */
+export function preparedFamily<Row>(limit = 128): {
+  of(shape: string, arity: number, build: (db: Executor, ...args: unknown[]) => Compilable<Row>): PreparedQuery<unknown[], Row>
+} {
+  const queries = new Map<string, PreparedQuery<unknown[], Row>>()
+  return {
+    of(shape, arity, build) {
+      let query = queries.get(shape)
+      if (query === undefined) {
+        if (queries.size >= limit) queries.clear()
+        query = prepareQuery<unknown[], Row>(arity, build)
+        queries.set(shape, query)
+      }
+      return query
+    },
+  }
+}

@@ -1,7 +1,7 @@
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError, ReservationRejectedError } from '../errors.js'
 import { type Executor, affected, inTransaction } from '../executor.js'
-import { prepareQuery } from '../prepared-query.js'
+import { prepareQuery, preparedFamily } from '../prepared-query.js'
 import type { Event, EventStatus } from '../schema.js'
 
 /** One event to publish. */
@@ -148,6 +148,46 @@ const releaseReserved = prepareQuery(2, (db, now: number, runId: string) =>
     .where('status', '=', 'reserved'),
 )
 
+/** Reservable rows by number of message ids, compiled once per dialect (see `preparedFamily`). */
+const reservable = preparedFamily<{ id: string; message_id: string; status: EventStatus; reserved_by_run_id: string | null }>()
+
+/**
+ * The rows of a topic's events with these message ids (arguments: workflow, topic, the ids), locked FOR UPDATE on
+ * PostgreSQL; SQLite's write transaction already excludes everyone.
+ */
+function reservableQuery(db: Executor, ...args: unknown[]) {
+  const [workflowId, topic, ...messageIds] = args as string[]
+  const query = db
+    .selectFrom('events')
+    .select(['id', 'message_id', 'status', 'reserved_by_run_id'])
+    .where('topic_id', '=', db.selectFrom('topics').select('id').where('workflow_id', '=', workflowId!).where('name', '=', topic!))
+    .where('message_id', 'in', messageIds)
+  return isSqlite(db) ? query : query.forUpdate()
+}
+
+/** The all-or-nothing reservation by number of events, compiled once per dialect (see `preparedFamily`). */
+const reserveAll = preparedFamily<unknown>()
+
+/**
+ * Reserves the events with these ids for a run (arguments: run, now, the ids), only if every one of them is still
+ * pending: the count guard keeps even an impossible partial write from happening.
+ */
+function reserveQuery(db: Executor, ...args: unknown[]) {
+  const [runId, now, ...eventIds] = args as [string, number, ...string[]]
+  return db
+    .updateTable('events')
+    .set({ status: 'reserved', reserved_by_run_id: runId, updated_at: now })
+    .where('id', 'in', eventIds)
+    .where('status', '=', 'pending')
+    .where((eb) =>
+      eb(
+        eb.selectFrom('events as p').select((p) => p.fn.countAll<number>().as('n')).where('p.id', 'in', eventIds).where('p.status', '=', 'pending'),
+        '=',
+        eventIds.length,
+      ),
+    )
+}
+
 /** Creates the {@link EventStore} over `db`. */
 export function createEventStore(db: Executor): EventStore {
   /** The id of a workflow's topic, as a scalar subquery (null when there is no such topic). */
@@ -246,13 +286,7 @@ export function createEventStore(db: Executor): EventStore {
         for (const { topic, ids } of reservations) {
           const unique = [...new Set(ids)]
           if (unique.length === 0) continue
-          let query = trx
-            .selectFrom('events')
-            .select(['id', 'message_id', 'status', 'reserved_by_run_id'])
-            .where('topic_id', '=', topicIdOf(trx, workflowId, topic))
-            .where('message_id', 'in', unique)
-          if (!isSqlite(trx)) query = query.forUpdate()
-          const found = await query.execute()
+          const found = await reservable.of(String(unique.length), 2 + unique.length, reservableQuery).rows(trx, workflowId, topic, ...unique)
           if (found.length === 0 && (await topicId(trx, workflowId, topic)) === undefined) {
             throw new ReservationRejectedError(topic, [{ messageId: unique[0]!, reason: 'is in a topic this workflow does not have' }])
           }
@@ -269,20 +303,8 @@ export function createEventStore(db: Executor): EventStore {
         }
         if (eventIds.length === 0) return 0
         // Every row is locked and pending; the count guard keeps even an impossible partial write from happening.
-        const result = await trx
-          .updateTable('events')
-          .set({ status: 'reserved', reserved_by_run_id: runId, updated_at: now })
-          .where('id', 'in', eventIds)
-          .where('status', '=', 'pending')
-          .where((eb) =>
-            eb(
-              eb.selectFrom('events as p').select((p) => p.fn.countAll<number>().as('n')).where('p.id', 'in', eventIds).where('p.status', '=', 'pending'),
-              '=',
-              eventIds.length,
-            ),
-          )
-          .executeTakeFirst()
-        if (affected(result) !== eventIds.length) {
+        const reserved = await reserveAll.of(String(eventIds.length), 2 + eventIds.length, reserveQuery).affected(trx, runId, now, ...eventIds)
+        if (reserved !== eventIds.length) {
           throw new ReservationRejectedError(reservations[0]!.topic, [{ messageId: eventIds.join(','), reason: 'was reserved concurrently' }])
         }
         return eventIds.length

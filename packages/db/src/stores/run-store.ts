@@ -2,7 +2,7 @@ import { type Compilable, sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError } from '../errors.js'
 import { type Executor, affected, inTransaction } from '../executor.js'
-import { type PreparedQuery, prepareQuery } from '../prepared-query.js'
+import { type PreparedQuery, prepareQuery, preparedFamily } from '../prepared-query.js'
 import {
   type HandlerRun,
   type HandlerRunUpdate,
@@ -51,30 +51,21 @@ const asList = <T>(v: T | readonly T[]): readonly T[] => (Array.isArray(v) ? (v 
 const isPlainValue = (value: unknown): boolean => value === null || (typeof value !== 'object' && typeof value !== 'function')
 
 /** Compiled run transitions by shape: the columns set, and how many phases and statuses guard it (0: none). */
-const transitions = new Map<string, PreparedQuery<unknown[], unknown>>()
-/** Shapes kept; the engine uses about a dozen. */
-const TRANSITION_SHAPES_KEPT = 128
+const transitions = preparedFamily<unknown>()
 
 /**
  * The compare-and-set UPDATE of a run for one shape, compiled once per dialect (see `prepareQuery`); every phase of
  * every run goes through one. Its arguments: the id, the columns' values, the phases, the statuses.
  */
 function transitionQuery(columns: readonly string[], phases: number, statuses: number): PreparedQuery<unknown[], unknown> {
-  const key = `${columns.join(',')}/${phases}/${statuses}`
-  let query = transitions.get(key)
-  if (query === undefined) {
-    if (transitions.size >= TRANSITION_SHAPES_KEPT) transitions.clear()
-    query = prepareQuery(1 + columns.length + phases + statuses, (db, ...args: unknown[]) => {
-      const values = args.slice(1, 1 + columns.length)
-      const set = Object.fromEntries(columns.map((column, i) => [column, values[i]])) as HandlerRunUpdate
-      let q = db.updateTable('handler_runs').set(set).where('id', '=', args[0] as string)
-      if (phases > 0) q = q.where('phase', 'in', args.slice(1 + columns.length, 1 + columns.length + phases) as RunPhase[])
-      if (statuses > 0) q = q.where('status', 'in', args.slice(1 + columns.length + phases) as RunStatus[])
-      return q
-    })
-    transitions.set(key, query)
-  }
-  return query
+  return transitions.of(`${columns.join(',')}/${phases}/${statuses}`, 1 + columns.length + phases + statuses, (db, ...args) => {
+    const values = args.slice(1, 1 + columns.length)
+    const set = Object.fromEntries(columns.map((column, i) => [column, values[i]])) as HandlerRunUpdate
+    let q = db.updateTable('handler_runs').set(set).where('id', '=', args[0] as string)
+    if (phases > 0) q = q.where('phase', 'in', args.slice(1 + columns.length, 1 + columns.length + phases) as RunPhase[])
+    if (statuses > 0) q = q.where('status', 'in', args.slice(1 + columns.length + phases) as RunStatus[])
+    return q
+  })
 }
 
 type NewRunRow = Omit<NewHandlerRun, 'ordinal'>
@@ -106,23 +97,16 @@ function countedNextRun(db: Executor, row: NewRunRow) {
 }
 
 /** Compiled next-run statements by the columns given (a column left undefined takes its default). */
-const nextRunInserted = new Map<string, PreparedQuery<unknown[], { ordinal: number | string }>>()
-const nextRunCounted = new Map<string, PreparedQuery<unknown[], { ordinal: number | string | null }>>()
+const nextRunInserted = preparedFamily<{ ordinal: number | string }>()
+const nextRunCounted = preparedFamily<{ ordinal: number | string | null }>()
 
 /** The statement of `build` for a row of these `columns`, compiled once per dialect (see `prepareQuery`). */
 function nextRunQuery<Row>(
-  family: Map<string, PreparedQuery<unknown[], Row>>,
+  family: ReturnType<typeof preparedFamily<Row>>,
   columns: readonly string[],
   build: (db: Executor, row: NewRunRow) => Compilable<Row>,
 ): PreparedQuery<unknown[], Row> {
-  const key = columns.join(',')
-  let query = family.get(key)
-  if (query === undefined) {
-    if (family.size >= TRANSITION_SHAPES_KEPT) family.clear()
-    query = prepareQuery(columns.length, (db, ...args: unknown[]) => build(db, Object.fromEntries(columns.map((column, i) => [column, args[i]])) as NewRunRow))
-    family.set(key, query)
-  }
-  return query
+  return family.of(columns.join(','), columns.length, (db, ...args) => build(db, Object.fromEntries(columns.map((column, i) => [column, args[i]])) as NewRunRow))
 }
 
 /** Compiled once per dialect (see `prepareQuery`): read at every checkpoint. */
