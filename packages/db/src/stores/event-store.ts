@@ -83,6 +83,11 @@ export interface EventStore {
 /** Events per multi-row insert of `publish` (12 parameters each: well under SQLite's and PostgreSQL's limits). */
 const PUBLISH_BATCH = 500
 
+/** The id of a workflow's topic, as a scalar subquery (null when there is no such topic). */
+function topicIdOf(exec: Executor, workflowId: string, name: string) {
+  return exec.selectFrom('topics').select('id').where('workflow_id', '=', workflowId).where('name', '=', name)
+}
+
 /**
  * The oldest pending events of a topic, compiled once per dialect (see `prepareQuery`): every prepare phase peeks.
  * One round trip: the topic's id comes from a scalar subquery (an init plan), so the partial index on
@@ -92,7 +97,7 @@ const pendingOf = prepareQuery(3, (db, workflowId: string, topic: string, limit:
   db
     .selectFrom('events')
     .selectAll()
-    .where('topic_id', '=', db.selectFrom('topics').select('id').where('workflow_id', '=', workflowId).where('name', '=', topic))
+    .where('topic_id', '=', topicIdOf(db, workflowId, topic))
     .where('status', '=', 'pending')
     .orderBy('sequence')
     .limit(limit),
@@ -121,8 +126,8 @@ function pendingBoundsQuery(db: Executor, workflowId: string, topics: readonly s
     .where('t.name', 'in', topics)
 }
 
-/** {@link pendingBoundsQuery} of one topic, compiled once per dialect: the scheduler asks before every consumer run. */
-const pendingBoundsOfOne = prepareQuery(2, (db, workflowId: string, topic: string) => pendingBoundsQuery(db, workflowId, [topic]))
+/** {@link pendingBoundsQuery} by number of topics, compiled once per dialect: the scheduler asks before every consumer run. */
+const pendingBounds = preparedFamily<{ topic: string; oldest: number | string | null; newest: number | string | null }>()
 
 /** Marks a run's reserved events consumed (its next phase committed); compiled once per dialect. */
 const consumeReserved = prepareQuery(2, (db, now: number, runId: string) =>
@@ -160,7 +165,7 @@ function reservableQuery(db: Executor, ...args: unknown[]) {
   const query = db
     .selectFrom('events')
     .select(['id', 'message_id', 'status', 'reserved_by_run_id'])
-    .where('topic_id', '=', db.selectFrom('topics').select('id').where('workflow_id', '=', workflowId!).where('name', '=', topic!))
+    .where('topic_id', '=', topicIdOf(db, workflowId!, topic!))
     .where('message_id', 'in', messageIds)
   return isSqlite(db) ? query : query.forUpdate()
 }
@@ -190,19 +195,8 @@ function reserveQuery(db: Executor, ...args: unknown[]) {
 
 /** Creates the {@link EventStore} over `db`. */
 export function createEventStore(db: Executor): EventStore {
-  /** The id of a workflow's topic, as a scalar subquery (null when there is no such topic). */
-  function topicIdOf(exec: Executor, workflowId: string, name: string) {
-    return exec.selectFrom('topics').select('id').where('workflow_id', '=', workflowId).where('name', '=', name)
-  }
-
   async function topicId(exec: Executor, workflowId: string, name: string): Promise<string | undefined> {
-    const row = await exec
-      .selectFrom('topics')
-      .select('id')
-      .where('workflow_id', '=', workflowId)
-      .where('name', '=', name)
-      .executeTakeFirst()
-    return row?.id
+    return (await topicIdOf(exec, workflowId, name).executeTakeFirst())?.id
   }
 
   return {
@@ -380,8 +374,9 @@ export function createEventStore(db: Executor): EventStore {
     async pendingBounds(workflowId, topics) {
       const names = [...new Set(topics)]
       if (names.length === 0) return []
-      // A consumer usually subscribes to one topic: that statement is compiled once (see `prepareQuery`).
-      const rows = names.length === 1 ? await pendingBoundsOfOne.rows(db, workflowId, names[0]!) : await pendingBoundsQuery(db, workflowId, names).execute()
+      const rows = await pendingBounds
+        .of(String(names.length), 1 + names.length, (q, ...args) => pendingBoundsQuery(q, args[0] as string, args.slice(1) as string[]))
+        .rows(db, workflowId, ...names)
       return rows
         .filter((r) => r.oldest !== null && r.oldest !== undefined)
         .map((r) => ({ topic: r.topic, oldestSequence: Number(r.oldest), newestSequence: Number(r.newest) }))

@@ -1,7 +1,7 @@
 import { type Compilable, sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError } from '../errors.js'
-import { type Executor, affected, inTransaction } from '../executor.js'
+import { type Executor, inTransaction } from '../executor.js'
 import { type PreparedQuery, prepareQuery, preparedFamily } from '../prepared-query.js'
 import {
   type HandlerRun,
@@ -47,8 +47,14 @@ export interface RunStore {
 
 const asList = <T>(v: T | readonly T[]): readonly T[] => (Array.isArray(v) ? (v as readonly T[]) : [v as T])
 
-/** Pure; whether kysely binds `value` as one parameter (not an expression or a builder callback). */
-const isPlainValue = (value: unknown): boolean => value === null || (typeof value !== 'object' && typeof value !== 'function')
+/** Pure; the columns of `row` that kysely writes (it leaves out those set to undefined), and their values. */
+function definedColumns(row: object): { columns: string[]; values: unknown[] } {
+  const entries = Object.entries(row).filter(([, value]) => value !== undefined)
+  return { columns: entries.map(([column]) => column), values: entries.map(([, value]) => value) }
+}
+
+/** Pure; the object with `columns` set to `values`, in order (a prepared statement's row of stand-ins). */
+const rowOf = (columns: readonly string[], values: readonly unknown[]) => Object.fromEntries(columns.map((column, i) => [column, values[i]]))
 
 /** Compiled run transitions by shape: the columns set, and how many phases and statuses guard it (0: none). */
 const transitions = preparedFamily<unknown>()
@@ -59,8 +65,7 @@ const transitions = preparedFamily<unknown>()
  */
 function transitionQuery(columns: readonly string[], phases: number, statuses: number): PreparedQuery<unknown[], unknown> {
   return transitions.of(`${columns.join(',')}/${phases}/${statuses}`, 1 + columns.length + phases + statuses, (db, ...args) => {
-    const values = args.slice(1, 1 + columns.length)
-    const set = Object.fromEntries(columns.map((column, i) => [column, values[i]])) as HandlerRunUpdate
+    const set = rowOf(columns, args.slice(1, 1 + columns.length)) as HandlerRunUpdate
     let q = db.updateTable('handler_runs').set(set).where('id', '=', args[0] as string)
     if (phases > 0) q = q.where('phase', 'in', args.slice(1 + columns.length, 1 + columns.length + phases) as RunPhase[])
     if (statuses > 0) q = q.where('status', 'in', args.slice(1 + columns.length + phases) as RunStatus[])
@@ -106,7 +111,7 @@ function nextRunQuery<Row>(
   columns: readonly string[],
   build: (db: Executor, row: NewRunRow) => Compilable<Row>,
 ): PreparedQuery<unknown[], Row> {
-  return family.of(columns.join(','), columns.length, (db, ...args) => build(db, Object.fromEntries(columns.map((column, i) => [column, args[i]])) as NewRunRow))
+  return family.of(columns.join(','), columns.length, (db, ...args) => build(db, rowOf(columns, args) as NewRunRow))
 }
 
 /** Compiled once per dialect (see `prepareQuery`): read at every checkpoint. */
@@ -133,19 +138,14 @@ export function createRunStore(db: Executor): RunStore {
       await db.insertInto('handler_runs').values(row).execute()
     },
     async insertNext(row) {
-      const entries = Object.entries(row).filter(([, value]) => value !== undefined)
-      const columns = entries.map(([column]) => column)
-      const args = entries.map(([, value]) => value)
-      const plain = args.every(isPlainValue)
+      const { columns, values } = definedColumns(row)
       if (!isSqlite(db)) {
-        const counted = plain
-          ? await nextRunQuery(nextRunCounted, columns, countedNextRun).first(db, ...args)
-          : await countedNextRun(db, row).executeTakeFirst()
+        const counted = await nextRunQuery(nextRunCounted, columns, countedNextRun).first(db, ...values)
         if (!counted) throw new NotFoundError('session', row.script_run_id)
         return Number(counted.ordinal)
       }
       return inTransaction(db, async (trx) => {
-        const inserted = plain ? await nextRunQuery(nextRunInserted, columns, insertedNextRun).first(trx, ...args) : await insertedNextRun(trx, row).executeTakeFirst()
+        const inserted = await nextRunQuery(nextRunInserted, columns, insertedNextRun).first(trx, ...values)
         if (!inserted) throw new NotFoundError('session', row.script_run_id)
         await countRun.execute(trx, row.script_run_id)
         return Number(inserted.ordinal)
@@ -185,20 +185,10 @@ export function createRunStore(db: Executor): RunStore {
       const statuses = guard.status === undefined ? undefined : asList(guard.status)
       // An empty list matches nothing (and `in ()` is a syntax error on PostgreSQL).
       if (phases?.length === 0 || statuses?.length === 0) return false
-      // kysely leaves out columns set to undefined; the rest decide the statement's shape.
-      const entries = Object.entries(set).filter(([, value]) => value !== undefined)
-      if (entries.every(([, value]) => isPlainValue(value))) {
-        const query = transitionQuery(
-          entries.map(([column]) => column),
-          phases?.length ?? 0,
-          statuses?.length ?? 0,
-        )
-        return (await query.affected(db, id, ...entries.map(([, value]) => value), ...(phases ?? []), ...(statuses ?? []))) === 1
-      }
-      let q = db.updateTable('handler_runs').set(set).where('id', '=', id)
-      if (phases) q = q.where('phase', 'in', phases)
-      if (statuses) q = q.where('status', 'in', statuses)
-      return affected(await q.executeTakeFirst()) === 1
+      // The columns set and the guard lists' lengths decide the statement's shape.
+      const { columns, values } = definedColumns(set)
+      const query = transitionQuery(columns, phases?.length ?? 0, statuses?.length ?? 0)
+      return (await query.affected(db, id, ...values, ...(phases ?? []), ...(statuses ?? []))) === 1
     },
     async addCost(id, microdollars) {
       if (microdollars === 0) return
