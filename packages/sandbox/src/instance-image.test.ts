@@ -6,11 +6,14 @@ import {
   imagePaysOff,
   instanceImage,
   nonZeroRegions,
+  restoreInstance,
   useInstanceImages,
   xorshiftStep,
   zeroMemory,
 } from './instance-image.js'
 import { consumer, recordingHost, request, success } from './test-helpers/harness.js'
+import { resolveLimits } from './limits.js'
+import { type PreparedInstance, maximumPages } from './quickjs-instance.js'
 import { Wasm } from './wasm.js'
 
 const runner = createSandboxRunner({ limits: { timeoutMs: 1000 } })
@@ -93,6 +96,39 @@ describe('when a thread takes its image', () => {
   })
 })
 
+describe('the memory the image was checked on', () => {
+  /** The memory of `instance` with `Math.random`'s state (reseeded for every never-used instance) blanked. */
+  const memoryOf = (instance: PreparedInstance, at: number) => {
+    const bytes = new Uint8Array(instance.memory.buffer).slice()
+    bytes.fill(0, at, at + 8)
+    return bytes
+  }
+
+  it('becomes the next restored instance, byte for byte an instance restored on a new memory', async () => {
+    useInstanceImages(true)
+    const image = (await instanceImage())!
+    const limit = resolveLimits().memoryLimitBytes
+    const first = await restoreInstance(image, limit)
+    const second = await restoreInstance(image, limit)
+    expect(first.memory).not.toBe(second.memory)
+    const random = image.context + image.randomState
+    expect(Buffer.compare(memoryOf(first, random), memoryOf(second, random))).toBe(0)
+    // Its memory was used by the check: the evaluation's garbage must be gone.
+    const probe = consumer(`prepare() { return [typeof globalThis.leak, Math.random() !== Math.random()] }`)
+    expect(success(await runner.evaluate(request(probe)))).toEqual(['undefined', true])
+  })
+
+  it('serves only an instance with the same memory limit: a smaller limit keeps its smaller memory maximum', async () => {
+    useInstanceImages(true)
+    const image = (await instanceImage())!
+    const small = 16 * 1024 * 1024
+    const instance = await restoreInstance(image, small)
+    const pages = instance.memory.buffer.byteLength / 65536
+    expect(() => instance.memory.grow(maximumPages(small) - pages + 1)).toThrow(RangeError)
+    expect(instance.memory.grow(maximumPages(small) - pages)).toBe(pages)
+  })
+})
+
 describe('image helpers', () => {
   it('lists the non-zero 4 KiB regions of a memory, merged when adjacent', () => {
     const bytes = new Uint8Array(6 * 4096)
@@ -100,6 +136,14 @@ describe('image helpers', () => {
     bytes[4096 + 5] = 2
     bytes[4 * 4096 + 4095] = 3
     expect(nonZeroRegions(bytes)).toEqual([{ at: 0, length: 8192 }, { at: 4 * 4096, length: 4096 }])
+  })
+
+  it('scans a view from its own offset, and a last chunk shorter than 4 KiB', () => {
+    const backing = new Uint8Array(3 * 4096 + 100)
+    backing[4096 + 1] = 7
+    backing[backing.length - 1] = 9
+    const view = backing.subarray(4096)
+    expect(nonZeroRegions(view)).toEqual([{ at: 0, length: 4096 }, { at: 2 * 4096, length: 100 }])
   })
 
   it('zeroes every non-zero byte of a memory, at chunk edges and at its last byte too', () => {

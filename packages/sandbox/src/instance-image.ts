@@ -77,15 +77,17 @@ const internals = {
 }
 
 /**
- * Instances a thread creates from scratch before it takes an image. Taking the image costs about what 25 restored
- * instances save (measured on the 2-core VM: 103 ms to take it; 7.1 ms per instance from scratch, 3.2 ms restored),
- * so it is bought once creating from scratch has cost about as much: a process that evaluates a few handlers and
- * exits (a CLI command, a recovery) never pays for it, and a long-lived one pays at most about twice what the best
- * choice in hindsight would have cost.
+ * Instances a thread creates from scratch before it takes an image. Taking the image costs about what 10 restored
+ * instances save (measured on the 2-core VM inside a running pipeline: 37 ms to take it; about 7 ms per instance
+ * from scratch, 3 ms restored), so it is bought once creating from scratch has cost about as much: a process that
+ * evaluates a few handlers and exits (a CLI command, a recovery) never pays for it, and a long-lived one pays at
+ * most about twice what the best choice in hindsight would have cost.
  */
-export const SCRATCH_INSTANCES_BEFORE_IMAGE = 24
+export const SCRATCH_INSTANCES_BEFORE_IMAGE = 10
 
 let image: Promise<InstanceImage | undefined> | undefined
+/** A zeroed memory whose pages have all been read once, for the next restored instance (see `takeImage`). */
+let spare: { memory: WasmMemory; memoryLimitBytes: number } | undefined
 /** Instances this thread created from scratch while it had no image. */
 let fromScratch = 0
 /** `LEDGERFLOW_SANDBOX_IMAGES=0` turns images off in every thread (a diagnostic for benchmarks). */
@@ -95,6 +97,7 @@ let enabled = process.env.LEDGERFLOW_SANDBOX_IMAGES !== '0'
 export function useInstanceImages(on: boolean): void {
   enabled = on
   image = undefined
+  spare = undefined
   fromScratch = 0
 }
 
@@ -147,17 +150,22 @@ export function zeroMemory(memory: WasmMemory): void {
   }
 }
 
-/** Pure; the non-zero `CHUNK`-sized regions of `bytes`, merged when adjacent. */
+const zeroPage = Buffer.alloc(CHUNK)
+
+/**
+ * Pure; the non-zero `CHUNK`-sized regions of `bytes`, merged when adjacent. Each chunk is compared with zeros in
+ * native code: the scan runs once per thread over two whole memories, and a JavaScript loop over their words ran
+ * in the interpreter (6 ms per 6 MiB).
+ */
 export function nonZeroRegions(bytes: Uint8Array): Array<{ at: number; length: number }> {
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2)
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const regions: Array<{ at: number; length: number }> = []
-  for (let at = 0; at < bytes.byteLength; at += CHUNK) {
-    let used = false
-    for (let w = at >> 2, end = Math.min(words.length, (at + CHUNK) >> 2); w < end && !used; w++) used = words[w] !== 0
-    if (!used) continue
+  for (let at = 0; at < view.byteLength; at += CHUNK) {
+    const end = Math.min(at + CHUNK, view.byteLength)
+    if (view.compare(zeroPage, 0, end - at, at, end) === 0) continue
     const last = regions.at(-1)
-    if (last !== undefined && last.at + last.length === at) last.length += CHUNK
-    else regions.push({ at, length: CHUNK })
+    if (last !== undefined && last.at + last.length === at) last.length += end - at
+    else regions.push({ at, length: end - at })
   }
   return regions
 }
@@ -185,42 +193,54 @@ function findRandomState(instance: PreparedInstance): number | undefined {
   return found.length === 1 ? found[0] : undefined
 }
 
+/**
+ * Takes this thread's image. Reading a page of a new `WebAssembly.Memory` for the first time costs a page fault
+ * (12–30 µs each on the 2-core VM, about 20–45 ms for a whole 6 MiB memory), so the scans share one memory: the
+ * template's. Its non-zero regions are copied (not the whole memory), then it is zeroed and a bare module initialized
+ * on it shows what initialization writes (`clear`), and that module becomes the first instance the check restores.
+ */
 async function takeImage(): Promise<InstanceImage | undefined> {
   const limit = resolveLimits().memoryLimitBytes
   const template = await createInstance(limit)
-  const bytes = new Uint8Array(template.memory.buffer).slice()
+  const { memory } = template
+  const bytes = new Uint8Array(memory.buffer)
+  const regions = nonZeroRegions(bytes).map(({ at, length }) => ({ at, bytes: bytes.slice(at, at + length) }))
   const pointers = {
     runtime: internals.runtimePointer(template.runtime),
     context: internals.contextPointer(template.context),
     install: template.install.value as unknown as number,
     hostRefs: [...internals.hostRefs(template.runtime).groups.values()].flatMap((g) => [...g.keys()]),
   }
-  // The template is used from here on (it runs Math.random), and then let go.
+  // The template is used from here on (it runs Math.random), and then let go; only its memory object is kept.
   const randomState = findRandomState(template)
   dropInstance(template)
   if (randomState === undefined || pointers.hostRefs.length !== HOST_FUNCTIONS) return undefined
-  const fresh = await newBareModule(limit)
-  const initialized = new Uint8Array(fresh.memory.buffer)
-  const used = nonZeroRegions(bytes)
+  if (memory.buffer.byteLength !== bytes.byteLength) return undefined
+  zeroMemory(memory)
+  const first = await newBareModule(limit, bytes.byteLength / PAGE, memory)
   const snapshot: InstanceImage = {
     pages: bytes.byteLength / PAGE,
-    regions: used.map(({ at, length }) => ({ at, bytes: bytes.slice(at, at + length) })),
+    regions,
     // Zeroed before the image is written: whatever initialization wrote that the image does not hold.
-    clear: nonZeroRegions(initialized.subarray(0, Math.min(initialized.byteLength, bytes.byteLength))),
+    clear: nonZeroRegions(new Uint8Array(memory.buffer)),
     ...pointers,
     randomState,
   }
-  return (await imageWorks(snapshot, limit)) ? snapshot : undefined
+  return (await imageWorks(snapshot, limit, first)) ? snapshot : undefined
 }
 
-/** Restores two instances and runs a handler in each: tools, console, the lazy prelude part and Math.random. */
-async function imageWorks(snapshot: InstanceImage, limit: number): Promise<boolean> {
+/**
+ * Restores two instances (the first on `first`, the second on a new memory) and runs a handler in each: tools,
+ * console, the lazy prelude part and Math.random.
+ */
+async function imageWorks(snapshot: InstanceImage, limit: number, first: BareModule): Promise<boolean> {
   const code = `const workflow = { consumers: { T: { async prepare(n) {
     const a = await T.get({ n });
     console.log("got", a);
     return [a.n, Math.random()];
   } } } };`
   const values: unknown[] = []
+  let checked: WasmMemory | undefined
   for (let n = 1; n <= 2; n++) {
     const logs: string[] = []
     const planned = planEvaluation(
@@ -228,22 +248,40 @@ async function imageWorks(snapshot: InstanceImage, limit: number): Promise<boole
       resolveLimits(),
     )
     if (!planned.ok) return false
-    const outcome = await runPlan(planned.plan, await restoreInstance(snapshot, limit), 'drop')
+    const instance = n === 1 ? writeCleared(first, snapshot, limit) : await restoreInstance(snapshot, limit)
+    if (instance === undefined) return false
+    const outcome = await runPlan(planned.plan, instance, 'drop')
     if (!outcome.ok || logs.join() !== `got { n: ${n} }`) return false
     values.push(outcome.value)
+    if (n === 1 && reusable(instance, snapshot, 'renew')) checked = instance.memory
   }
   const [a, b] = values as Array<[number, number]>
-  return a?.[0] === 1 && b?.[0] === 2 && typeof a[1] === 'number' && a[1] !== b[1]
+  const works = a?.[0] === 1 && b?.[0] === 2 && typeof a[1] === 'number' && a[1] !== b[1]
+  // The first one's memory has had every page read (faulted in): it becomes the next restored instance's memory.
+  if (works && checked !== undefined) {
+    zeroMemory(checked)
+    spare = { memory: checked, memoryLimitBytes: limit }
+  }
+  return works
 }
 
 /** A never-used instance restored from `snapshot` (from scratch if its host functions would not line up). @internal */
 export async function restoreInstance(snapshot: InstanceImage, memoryLimitBytes: number, pause?: () => Promise<void>): Promise<PreparedInstance> {
-  const bare = await newBareModule(memoryLimitBytes, snapshot.pages)
+  // The spare's maximum is its limit: it serves only an instance with the same limit.
+  const memory = spare?.memoryLimitBytes === memoryLimitBytes && spare.memory.buffer.byteLength === snapshot.pages * PAGE ? spare.memory : undefined
+  if (memory !== undefined) spare = undefined
+  const bare = await newBareModule(memoryLimitBytes, snapshot.pages, memory)
   await pause?.()
+  return writeCleared(bare, snapshot, memoryLimitBytes) ?? createInstance(memoryLimitBytes)
+}
+
+/** Zeroes what initializing `bare` wrote outside the image, then writes the image; see {@link writeImage}. */
+function writeCleared(bare: BareModule, snapshot: InstanceImage, memoryLimitBytes: number): PreparedInstance | undefined {
   const bytes = new Uint8Array(bare.memory.buffer)
   for (const { at, length } of snapshot.clear) bytes.fill(0, at, at + length)
-  return writeImage(bare, snapshot, memoryLimitBytes) ?? createInstance(memoryLimitBytes)
+  return writeImage(bare, snapshot, memoryLimitBytes)
 }
+
 
 /**
  * Pure; whether a spent instance qualifies for {@link renewInstance} (a new instance on its memory) or
@@ -292,9 +330,7 @@ export async function renewInstance(spent: PreparedInstance, snapshot: InstanceI
   if (!reusable(spent, snapshot, 'renew')) return undefined
   zeroMemory(memory)
   const bare = await newBareModule(spent.memoryLimitBytes, snapshot.pages, memory)
-  const bytes = new Uint8Array(memory.buffer)
-  for (const { at, length } of snapshot.clear) bytes.fill(0, at, at + length)
-  return writeImage(bare, snapshot, spent.memoryLimitBytes)
+  return writeCleared(bare, snapshot, spent.memoryLimitBytes)
 }
 
 /** Seeds drawn from the system's generator in batches (one call per instance showed up in profiles). */
