@@ -272,6 +272,7 @@ async function prepareTurn(ctx: EngineContext, run: HandlerRun, script: LoadedSc
 async function mutateTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, prepared: PrepareResult | undefined): Promise<Turn> {
   const buffer = new PhaseBuffer('mutating', () => ctx.clock.now())
   const uiTitle = typeof prepared?.ui?.title === 'string' ? prepared.ui.title : null
+  let attempted = false
   const result = await evaluatePhase(ctx, {
     run: runRef(run),
     script,
@@ -279,9 +280,14 @@ async function mutateTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScr
     args: [(prepared ?? null) as JsonValue],
     access: info.access,
     buffer,
-    mutation: (tool, input) => performMutation(ctx, { run, tool, input, buffer, uiTitle }),
+    mutation: (tool, input) => {
+      attempted = true
+      return performMutation(ctx, { run, tool, input, buffer, uiTitle })
+    },
   })
-  const ledger = await ctx.db.mutations.getByRun(run.id)
+  // Only a mutation call of this evaluation can have written the run's ledger row: a run at `prepared` has none (the
+  // row and the move to `mutating` commit together), so a mutate that called no tool needs no lookup.
+  const ledger = attempted ? await ctx.db.mutations.getByRun(run.id) : undefined
   const after = mutateOutcome(view(run), ledger ? ledgerView(ledger) : undefined, result, policy(ctx))
   switch (after.kind) {
     case 'next':

@@ -207,6 +207,9 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
     maxCostMicrodollars: session.max_cost_microdollars,
     maxDurationMs: session.max_duration_ms,
   }
+  // The session's consumer runs so far: counted once, then kept here (this loop creates them one at a time), and
+  // counted again after a run that continued as a new run (a retry adds one the loop did not create).
+  let consumerRuns: number | undefined
   for (;;) {
     const stop = await between(ctx, session, lease)
     if (stop) return stopSession(ctx, session, stop)
@@ -222,14 +225,17 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
       now,
     )
     if (!next) return closeSession(ctx, session, { status: 'completed' })
+    consumerRuns ??= await ctx.db.runs.countConsumerRuns(session.id)
     const exhausted = exhaustedBudget(budget, {
-      consumerRuns: await ctx.db.runs.countConsumerRuns(session.id),
+      consumerRuns,
       costMicrodollars: budget.maxCostMicrodollars === null ? 0 : await ctx.db.sessions.cost(session.id),
       elapsedMs: now - session.start_timestamp,
     })
     if (exhausted) return closeSession(ctx, session, { status: 'completed', budgetExhausted: exhausted })
     const runId = await createRun(ctx, session, { handlerType: 'consumer', handlerName: next, phase: 'preparing' })
+    consumerRuns++
     const result = await executeHandler(ctx, runId)
+    if (result.retriedAs) consumerRuns = undefined
     let outcome = stopFor(result)
     if (!outcome && result.retriedAs) outcome = await finishUnfinished(ctx, session, lease)
     if (outcome) return stopSession(ctx, session, outcome)
