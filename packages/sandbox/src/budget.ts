@@ -39,6 +39,11 @@ export class Budget {
     this.segmentStart = undefined
   }
 
+  /** Counts `ms` of guest CPU time spent before this budget existed (a script's top level run ahead of time). */
+  carry(ms: number): void {
+    this.guestMs += ms
+  }
+
   /** Guest CPU time so far, in ms. */
   guestTime(): number {
     return this.guestMs + (this.segmentStart === undefined ? 0 : performance.now() - this.segmentStart)

@@ -38,6 +38,17 @@ export interface SandboxRunnerOptions {
    * because SPEC §4 asks for a new WebAssembly instance per phase evaluation. Needs `pool` or `threads`.
    */
   recycle?: boolean
+  /**
+   * Load a script ahead of its next evaluation (default true; needs `pool` or `threads`). Once the same script was
+   * evaluated twice in a row with the same tools and limits (a consumer's three phases, a session's runs), the pool
+   * runs its top-level code in a never-used instance while no evaluation runs; the next evaluation of that script takes
+   * the instance and starts at its handler. It is still an instance nothing else ran in, and it serves that one
+   * evaluation. Console lines of the top level are reported with the evaluation, and its CPU time counts against the
+   * evaluation's limit. The top level then runs up to 200 ms before the request (`PRELOAD_MAX_AGE_MS`; an older preload
+   * is not used), and a top level that calls a tool or runs longer than 20 ms is left to the evaluation. Measured on
+   * the 2-core VM: a 200-line script 1.15 ms instead of 2.1 (pooled, calling thread).
+   */
+  preload?: boolean
 }
 
 const failed = (error: SandboxErrorData, startedAt: number): EvaluationOutcome => ({
@@ -55,20 +66,25 @@ const failed = (error: SandboxErrorData, startedAt: number): EvaluationOutcome =
 export async function runPlan(plan: EvaluationPlan, instance?: PreparedInstance, release: 'dispose' | 'drop' | InstancePool = 'dispose'): Promise<EvaluationOutcome> {
   const startedAt = performance.now()
   if (plan.signal?.aborted === true) return failed(limitError('aborted', 'The evaluation was aborted by the host'), startedAt)
-  let prepared = instance
+  const pool = release instanceof InstancePool ? release : undefined
+  const preloaded = instance === undefined ? pool?.claim(plan) : undefined
+  let prepared = preloaded?.instance ?? instance ?? pool?.take(plan.limits.memoryLimitBytes)
   try {
     prepared ??= await prepareInstance(plan.limits.memoryLimitBytes)
   } catch (error) {
     return failed(limitError('sandbox_internal', `Creating the sandbox failed: ${(error as Error)?.message ?? String(error)}`), startedAt)
   }
   try {
-    return await new Evaluation(prepared, plan).execute()
+    return await new Evaluation(prepared, plan, preloaded).execute()
   } catch (error) {
     return failed(limitError('sandbox_internal', `Sandbox fault: ${(error as Error)?.message ?? String(error)}`), startedAt)
   } finally {
     if (release === 'dispose') disposeSoon(prepared)
     else if (release === 'drop') dropInstance(prepared)
-    else release.giveBack(prepared)
+    else {
+      release.giveBack(prepared)
+      release.preloadSoon(plan)
+    }
   }
 }
 
@@ -99,10 +115,11 @@ export function createSandboxRunner(options: SandboxRunnerOptions = {}): Sandbox
   const size = options.pool?.size ?? (threads > 0 ? 2 : 0)
   if (!Number.isInteger(size) || size < 0 || size > 64) throw new RangeError(`pool.size must be an integer from 0 to 64, got ${size}`)
   const recycle = options.recycle ?? false
-  const threaded = threads > 0 ? new ThreadedEvaluator({ limits, poolSize: size, threads, recycle }) : undefined
+  const preload = options.preload
+  const threaded = threads > 0 ? new ThreadedEvaluator({ limits, poolSize: size, threads, recycle, preload }) : undefined
   let running = 0
   // The pool creates instances only while no evaluation runs on this thread, so it never slows one down.
-  const pool = size > 0 && threaded === undefined ? new InstancePool(limits.memoryLimitBytes, size, { busy: () => running > 0, recycle }) : undefined
+  const pool = size > 0 && threaded === undefined ? new InstancePool(limits.memoryLimitBytes, size, { busy: () => running > 0, recycle, preload }) : undefined
   let closed = false
 
   return {
@@ -117,7 +134,7 @@ export function createSandboxRunner(options: SandboxRunnerOptions = {}): Sandbox
       }
       running++
       try {
-        return await runPlan(planned.plan, pool?.take(planned.plan.limits.memoryLimitBytes), pool ?? 'dispose')
+        return await runPlan(planned.plan, undefined, pool ?? 'dispose')
       } finally {
         running--
         pool?.refillSoon()

@@ -18,6 +18,28 @@ import type { ConsoleLevel, EvaluationOutcome, SandboxErrorData } from './types.
 const CONSOLE_LEVELS: ReadonlySet<string> = new Set<ConsoleLevel>(['log', 'info', 'warn', 'error'])
 const TRUNCATED = ' …[truncated]'
 
+/**
+ * Guest CPU time a preload may spend in the script's top-level code. A preload runs while no evaluation does, but an
+ * evaluation that arrives meanwhile waits for it; a script whose top level runs longer is loaded by its evaluation.
+ */
+export const PRELOAD_CPU_MS = 20
+
+/**
+ * A never-used instance in which a script's top-level code already ran (see {@link Evaluation.preload}), for the next
+ * evaluation of the same script with the same tools and limits. @internal
+ */
+export interface Preloaded {
+  instance: PreparedInstance
+  api: GuestApi | undefined
+  workflow: QuickJSHandle | undefined
+  /** Console lines of the top-level code, in order, replayed to the evaluation that takes the preload. */
+  logs: Array<readonly [ConsoleLevel, string]>
+  /** Guest CPU time of the top-level code: it counts against the evaluation's CPU limit. */
+  guestMs: number
+  /** How loading ended, when it failed (a syntax error, a throw, a limit): the evaluation reports it. */
+  failure: SandboxErrorData | undefined
+}
+
 /** Runs one plan on one instance; `execute()` is called once and never throws for anything the guest does. */
 export class Evaluation implements InstanceBinding {
   private readonly budget: Budget
@@ -31,15 +53,57 @@ export class Evaluation implements InstanceBinding {
   private workflow: QuickJSHandle | undefined
   private wake: () => void = () => {}
   private readonly done = new Promise<void>((resolve) => (this.wake = resolve))
+  /** Set while this evaluation only preloads: the guest asked for something only a request can answer. */
+  private unpreloadable = false
 
   constructor(
     // Dropped when the evaluation finishes, so a host promise that never settles does not pin the instance.
     private instance: PreparedInstance | undefined,
     private readonly plan: EvaluationPlan,
+    /** The script already loaded in `instance` (see {@link Evaluation.preload}); `instance` is its instance. */
+    private readonly preloaded?: Preloaded,
+    private readonly mode: 'evaluate' | 'preload' = 'evaluate',
   ) {
     this.scriptLines = plan.code.split('\n').length
     this.calls = new HostCalls(plan, this)
     this.budget = new Budget(plan.limits, plan.signal, plan.isAborted)
+  }
+
+  /**
+   * Loads `plan`'s script in `instance` ahead of a request: installs the tools and runs the top-level code, with
+   * console lines kept and guest CPU time counted, and stops before any handler runs. The evaluation that takes the
+   * result (`new Evaluation(preloaded.instance, plan, preloaded)`) goes on from there exactly as if it had loaded the
+   * script itself. `undefined` when the top level needs what only a request gives (a tool call) or runs longer than
+   * {@link PRELOAD_CPU_MS} (below its CPU limit): the instance is then spent, and the caller gives it back.
+   */
+  static preload(instance: PreparedInstance, plan: EvaluationPlan): Preloaded | undefined {
+    const logs: Array<readonly [ConsoleLevel, string]> = []
+    const capped = { ...plan.limits, timeoutMs: Math.min(plan.limits.timeoutMs, PRELOAD_CPU_MS) }
+    const onConsole = (level: ConsoleLevel, message: string) => logs.push([level, message])
+    const loader = new Evaluation(instance, { ...plan, limits: capped, onConsole, signal: undefined, isAborted: undefined }, undefined, 'preload')
+    return loader.preloadScript(logs, capped.timeoutMs < plan.limits.timeoutMs)
+  }
+
+  private preloadScript(logs: Preloaded['logs'], capped: boolean): Preloaded | undefined {
+    const instance = this.instance as PreparedInstance
+    instance.binding = this
+    try {
+      instance.runtime.setMaxStackSize(this.plan.limits.maxStackBytes)
+      this.install()
+      this.load()
+    } catch (error) {
+      this.onHostException(instance, error)
+    }
+    instance.binding = undefined
+    const overran = capped && this.failure?.code === 'sandbox_timeout'
+    if (this.unpreloadable || overran || this.calls.count > 0 || this.calls.inFlight > 0) {
+      this.finished = true
+      this.release()
+      return undefined
+    }
+    // The instance and the guest handles now belong to the evaluation that takes the preload.
+    this.instance = undefined
+    return { instance, api: this.api, workflow: this.workflow, logs, guestMs: this.budget.guestTime(), failure: this.failure }
   }
 
   /** Runs the evaluation to its outcome. The caller disposes the instance afterwards. */
@@ -54,8 +118,11 @@ export class Evaluation implements InstanceBinding {
     try {
       if (signal?.aborted) onAbort()
       instance.runtime.setMaxStackSize(limits.maxStackBytes)
-      this.install()
-      this.load()
+      if (this.preloaded !== undefined) this.adopt(this.preloaded)
+      else {
+        this.install()
+        this.load()
+      }
       this.enter()
       if (this.failure === undefined && this.settled === undefined) await this.done
       return this.outcome()
@@ -81,6 +148,11 @@ export class Evaluation implements InstanceBinding {
 
   hostCall(args: QuickJSHandle[]): void {
     if (!this.accepting()) return
+    if (this.mode === 'preload') {
+      // Only a request can answer a tool call: the preload stops here and its instance is never used.
+      this.unpreloadable = true
+      return this.fail(limitError('sandbox_internal', 'A tool call in top-level code cannot be preloaded'))
+    }
     this.calls.start(this.context(), args, this.scriptLines)
   }
 
@@ -158,6 +230,25 @@ export class Evaluation implements InstanceBinding {
   private context() {
     if (this.instance === undefined) throw new Error('The evaluation has finished')
     return this.instance.context
+  }
+
+  /** Takes over a preloaded script: its guest handles, its console lines, its CPU time and how loading ended. */
+  private adopt(preloaded: Preloaded): void {
+    this.api = preloaded.api
+    this.workflow = preloaded.workflow
+    this.budget.carry(preloaded.guestMs)
+    for (const [level, message] of preloaded.logs) {
+      try {
+        this.plan.onConsole?.(level, message)
+      } catch {
+        // As for live console lines: a failing log sink must not change the script's outcome.
+      }
+    }
+    if (preloaded.failure !== undefined) this.fail(preloaded.failure)
+    else {
+      const exceeded = this.budget.exceeded()
+      if (exceeded !== undefined) this.fail(exceeded)
+    }
   }
 
   private install(): void {

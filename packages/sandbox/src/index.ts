@@ -9,7 +9,9 @@
  *   a never-used instance) while the calling thread does other work; host calls are proxied back to it. With
  *   `recycle` (opt-in), a pool resets an instance whose evaluation ended normally in place (its whole memory zeroed
  *   and the image written, byte for byte a never-used instance) instead of creating a new one: several times cheaper,
- *   but it reuses the WebAssembly instance object, which SPEC §4 does not allow by default.
+ *   but it reuses the WebAssembly instance object, which SPEC §4 does not allow by default. A pooled runner also
+ *   loads a script evaluated twice in a row ahead of its next evaluation (`preload`, on by default): the top-level
+ *   code runs in the next never-used instance while the thread is idle, and that evaluation starts at its handler.
  * - {@link validateWorkflowScript} runs a script's top level with every tool throwing and checks its `workflow`
  *   object against SPEC §2, returning the handler config or one whole message naming the handler and field.
  * - {@link parseInterval} turns producer intervals (`"30s"`, `"5m"`, `"2h"`, `"1d"`) into milliseconds.

@@ -4,11 +4,24 @@
  * instance, the memory object reused), or with `recycle` reset in place (see `recycleInstance`); otherwise the pool
  * creates instances. A used instance never goes back to the pool as it is.
  */
+import { Evaluation, type Preloaded } from './evaluation.js'
+import type { EvaluationPlan } from './evaluation-plan.js'
 import { type InstanceImage, recycleInstance, renewInstance, reusable, takenImage } from './instance-image.js'
 import { disposeInstance, dropInstance, prepareInstance, type PreparedInstance } from './quickjs-instance.js'
 
 /** Counters of the pools of this thread (for tests and diagnostics). @internal */
-export const poolStats = { renewed: 0, recycled: 0, notReusable: 0 }
+export const poolStats = { renewed: 0, recycled: 0, notReusable: 0, preloaded: 0, preloadsTaken: 0, preloadsUnused: 0, notPreloadable: 0 }
+
+/**
+ * How long a preloaded script waits for its evaluation. Its top-level code ran that much earlier than the request
+ * (a script that reads the clock at top level sees the earlier time), so an older preload is given back unused.
+ */
+export const PRELOAD_MAX_AGE_MS = 200
+
+/** Pure; what a preload is for: an evaluation of the same script with the same tools and limits can take it. */
+export function preloadKey(plan: Pick<EvaluationPlan, 'code' | 'globals' | 'limits'>): string {
+  return `${JSON.stringify(plan.globals)}\u0000${JSON.stringify(plan.limits)}\u0000${plan.code}`
+}
 
 /** Options of {@link InstancePool}. */
 export interface InstancePoolOptions {
@@ -19,6 +32,13 @@ export interface InstancePoolOptions {
   busy?: () => boolean
   /** Reset used instances in place instead of creating new ones (see `SandboxRunnerOptions.recycle`). */
   recycle?: boolean
+  /**
+   * Load a script ahead of its next evaluation once it was evaluated twice in a row (see `SandboxRunnerOptions.preload`);
+   * default true, or false when the environment sets `LEDGERFLOW_SANDBOX_PRELOAD=0` (a diagnostic for benchmarks).
+   */
+  preload?: boolean
+  /** Clock of preload ages, in ms (default `performance.now`; tests inject one). */
+  now?: () => number
 }
 
 /** Pre-created instances of one memory limit. */
@@ -33,6 +53,15 @@ export class InstancePool {
   private closed = false
   private readonly busy: () => boolean
   private readonly recycle: boolean
+  private readonly preload: boolean
+  private readonly now: () => number
+  /** An instance with a script already loaded (at `at`, `performance.now()`), for the next evaluation with the same key. */
+  private preloaded: { key: string; value: Preloaded; at: number } | undefined
+  /** The key of the evaluation that ended last. */
+  private lastKey: string | undefined
+  /** The key whose last preload could not be kept (a tool call or a long top level): not tried again in a row. */
+  private refusedKey: string | undefined
+  private preloadScheduled = false
 
   constructor(
     readonly memoryLimitBytes: number,
@@ -41,12 +70,19 @@ export class InstancePool {
   ) {
     this.busy = options.busy ?? (() => false)
     this.recycle = options.recycle ?? false
+    this.preload = options.preload ?? process.env.LEDGERFLOW_SANDBOX_PRELOAD !== '0'
+    this.now = options.now ?? (() => performance.now())
     this.refillSoon()
   }
 
   /** Number of instances ready now. */
   get available(): number {
     return this.idle.length
+  }
+
+  /** Instances held ready, a preloaded one included: the pool keeps `size` of them, so its memories circulate. */
+  private get ready(): number {
+    return this.idle.length + (this.preloaded === undefined ? 0 : 1)
   }
 
   /**
@@ -59,12 +95,70 @@ export class InstancePool {
   }
 
   /**
+   * The preloaded script for `plan` if one is ready: its instance has run the script's top-level code and nothing
+   * else (see `Evaluation.preload`). A preload for another script, other tools or other limits is given back.
+   */
+  claim(plan: EvaluationPlan): Preloaded | undefined {
+    const ready = this.preloaded
+    if (ready === undefined) return undefined
+    this.preloaded = undefined
+    const fresh = this.now() - ready.at <= PRELOAD_MAX_AGE_MS
+    if (fresh && ready.key === preloadKey(plan) && ready.value.instance.memoryLimitBytes === plan.limits.memoryLimitBytes) {
+      poolStats.preloadsTaken++
+      return ready.value
+    }
+    poolStats.preloadsUnused++
+    this.giveBack(ready.value.instance)
+    return undefined
+  }
+
+  /**
+   * Called when an evaluation of `plan` has ended. When the same script was evaluated twice in a row (a consumer's
+   * phases, a session's runs), its next evaluation is likely the same again: the script is loaded into a pooled
+   * instance after the current I/O phase, while no evaluation runs, so that evaluation starts at its handler.
+   * Evaluations that alternate between scripts never pay for a preload they would not take.
+   */
+  preloadSoon(plan: EvaluationPlan): void {
+    if (!this.preload || this.closed) return
+    const key = preloadKey(plan)
+    const again = key === this.lastKey
+    this.lastKey = key
+    if (!again || key === this.refusedKey || this.preloadScheduled || this.preloaded !== undefined) return
+    this.preloadScheduled = true
+    // Only what the preload needs: the request's host, console sink and signal stay with the request.
+    const template: EvaluationPlan = { code: plan.code, entry: plan.entry, globals: plan.globals, limits: plan.limits, host: async () => undefined }
+    setImmediate(() => {
+      this.preloadScheduled = false
+      if (this.closed || this.busy() || this.preloaded !== undefined) return
+      const instance = this.take(template.limits.memoryLimitBytes)
+      if (instance === undefined) return
+      let value: Preloaded | undefined
+      try {
+        value = Evaluation.preload(instance, template)
+      } catch {
+        // A fault of the sandbox itself (the guest's own failures are part of the preload): the instance is spent.
+        value = undefined
+      }
+      if (value === undefined) {
+        poolStats.notPreloadable++
+        this.refusedKey = key
+        this.giveBack(instance)
+        return
+      }
+      poolStats.preloaded++
+      this.refusedKey = undefined
+      this.preloaded = { key, value, at: this.now() }
+      this.refillSoon()
+    }).unref()
+  }
+
+  /**
    * Takes back an instance whose evaluation has finished (the caller gives up every reference to it). If the pool has
    * room it is renewed (or reset, with `recycle`) off the critical path when it qualifies; otherwise it is dropped.
    */
   giveBack(instance: PreparedInstance): void {
     instance.binding = undefined
-    if (this.closed || instance.memoryLimitBytes !== this.memoryLimitBytes || this.idle.length + this.returned.length >= this.size) {
+    if (this.closed || instance.memoryLimitBytes !== this.memoryLimitBytes || this.ready + this.returned.length >= this.size) {
       dropInstance(instance)
       return
     }
@@ -77,11 +171,11 @@ export class InstancePool {
    * creates one instance per turn of the event loop, so work that arrives meanwhile waits for one creation at most.
    */
   refillSoon(): void {
-    if (this.size === 0 || this.closed || this.scheduled || this.filling !== undefined || this.idle.length >= this.size) return
+    if (this.size === 0 || this.closed || this.scheduled || this.filling !== undefined || this.ready >= this.size) return
     this.scheduled = true
     setImmediate(() => {
       this.scheduled = false
-      if (this.closed || this.busy() || this.filling !== undefined || this.idle.length >= this.size) return
+      if (this.closed || this.busy() || this.filling !== undefined || this.ready >= this.size) return
       this.filling = this.addOne().then((added) => {
         this.filling = undefined
         // After a failure the pool stays short until the next evaluation asks again (no retry loop).
@@ -94,6 +188,9 @@ export class InstancePool {
   async close(): Promise<void> {
     this.closed = true
     await this.filling
+    const preloaded = this.preloaded
+    this.preloaded = undefined
+    if (preloaded !== undefined) dropInstance(preloaded.value.instance)
     for (const instance of this.idle.splice(0)) disposeInstance(instance)
     for (const instance of this.returned.splice(0)) dropInstance(instance)
   }

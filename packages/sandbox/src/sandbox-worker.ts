@@ -19,7 +19,7 @@ useCompiledModule(data.quickjs)
 
 /** Evaluations running in this thread, by id. */
 const running = new Map<number, { controller: AbortController; replies: Map<number, (reply: HostReply) => void> }>()
-const pool = new InstancePool(data.memoryLimitBytes, data.poolSize, { busy: () => running.size > 0, recycle: data.recycle })
+const pool = new InstancePool(data.memoryLimitBytes, data.poolSize, { busy: () => running.size > 0, recycle: data.recycle, preload: data.preload })
 const post = (message: FromWorker) => port.postMessage(message)
 
 function start(id: number, slot: number, remote: Extract<ToWorker, { t: 'eval' }>['plan']): void {
@@ -39,7 +39,7 @@ function start(id: number, slot: number, remote: Extract<ToWorker, { t: 'eval' }
     // The guest may be busy (no message gets through): the interrupt handler reads the calling thread's flag.
     isAborted: slot < 0 ? undefined : () => Atomics.load(data.abortFlags, slot) === 1,
   }
-  void runPlan(plan, pool.take(remote.limits.memoryLimitBytes), pool).then((outcome) => {
+  void runPlan(plan, undefined, pool).then((outcome) => {
     running.delete(id)
     post({ t: 'done', id, outcome })
     pool.refillSoon()

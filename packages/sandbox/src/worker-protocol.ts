@@ -17,6 +17,8 @@ export interface SandboxWorkerData {
   memoryLimitBytes: number
   /** Reset used instances in place (see `SandboxRunnerOptions.recycle`). */
   recycle: boolean
+  /** Load scripts ahead of their evaluations (see `SandboxRunnerOptions.preload`); undefined: the pool's default. */
+  preload: boolean | undefined
   /** One abort flag per evaluation slot (`Int32Array` over a `SharedArrayBuffer`), raised by the calling thread. */
   abortFlags: Int32Array
 }

@@ -48,7 +48,7 @@ class SandboxThread {
   readonly #abortFlags = new Int32Array(new SharedArrayBuffer(4 * ABORT_SLOTS))
   readonly #freeSlots = Array.from({ length: ABORT_SLOTS }, (_, i) => ABORT_SLOTS - 1 - i)
 
-  constructor(private readonly config: { limits: SandboxLimits; poolSize: number; recycle: boolean }) {}
+  constructor(private readonly config: { limits: SandboxLimits; poolSize: number; recycle: boolean; preload: boolean | undefined }) {}
 
   get load(): number {
     return this.pending.size
@@ -63,6 +63,7 @@ class SandboxThread {
         poolSize: this.config.poolSize,
         memoryLimitBytes: this.config.limits.memoryLimitBytes,
         recycle: this.config.recycle,
+        preload: this.config.preload,
         abortFlags: this.#abortFlags,
       }
       const worker = new Worker(workerEntry(), { workerData: data })
@@ -168,7 +169,7 @@ export class ThreadedEvaluator {
   readonly #threads: SandboxThread[]
   #next = 0
 
-  constructor(config: { limits: SandboxLimits; poolSize: number; threads: number; recycle: boolean }) {
+  constructor(config: { limits: SandboxLimits; poolSize: number; threads: number; recycle: boolean; preload: boolean | undefined }) {
     this.#threads = Array.from({ length: config.threads }, () => new SandboxThread(config))
     // Start the threads at once, so their pools are full before the first evaluation.
     for (const thread of this.#threads) thread.warm().catch(() => {})
