@@ -61,11 +61,14 @@ interface HandlerInfo {
  * ### Examples
  * ```ts
  * const result = await executeHandler(ctx, runId)
+ * // or, for a run just created: executeHandler(ctx, run.id, run)
  * if (result.status === 'waiting') console.log('retry at', new Date(result.retryAt!))
  * ```
  */
-export async function executeHandler(ctx: EngineContext, runId: string): Promise<HandlerResult> {
-  const run = await ctx.db.runs.get(runId)
+export async function executeHandler(ctx: EngineContext, runId: string, written?: HandlerRun): Promise<HandlerResult> {
+  // `written`: the run as its creator just wrote it, which saves reading it back. Had anyone moved it since, the first
+  // checkpoint's compare-and-set would not apply and this executor would stop without writing.
+  const run = written?.id === runId ? { ...written } : await ctx.db.runs.get(runId)
   if (!run) throw new NotFoundError('run', runId)
   return ctx.tracer.startActiveSpan('ledgerflow.run', async (span) => {
     span.setAttributes({

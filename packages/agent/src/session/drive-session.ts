@@ -191,8 +191,8 @@ async function runProducers(ctx: EngineContext, session: Session, script: Loaded
     if (!planned.has(producer.name) || done.has(producer.name)) continue
     const stop = await between(ctx, session, lease)
     if (stop) return stop
-    const runId = await createRun(ctx, session, { handlerType: 'producer', handlerName: producer.name, phase: 'executing' })
-    const outcome = stopFor(await executeHandler(ctx, runId))
+    const run = await createRun(ctx, session, { handlerType: 'producer', handlerName: producer.name, phase: 'executing' })
+    const outcome = stopFor(await executeHandler(ctx, run.id, run))
     if (outcome) return outcome
   }
   return undefined
@@ -232,9 +232,9 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
       elapsedMs: now - session.start_timestamp,
     })
     if (exhausted) return closeSession(ctx, session, { status: 'completed', budgetExhausted: exhausted })
-    const runId = await createRun(ctx, session, { handlerType: 'consumer', handlerName: next, phase: 'preparing' })
+    const run = await createRun(ctx, session, { handlerType: 'consumer', handlerName: next, phase: 'preparing' })
     consumerRuns++
-    const result = await executeHandler(ctx, runId)
+    const result = await executeHandler(ctx, run.id, run)
     if (result.retriedAs) consumerRuns = undefined
     let outcome = stopFor(result)
     if (!outcome && result.retriedAs) outcome = await finishUnfinished(ctx, session, lease)

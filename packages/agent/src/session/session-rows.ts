@@ -132,8 +132,8 @@ export interface NewRun {
   retryOf?: HandlerRun
 }
 
-/** Creates a run in the session (with its ordinal and the session's run count) and returns its id. */
-export async function createRun(ctx: EngineContext, session: Session, run: NewRun): Promise<string> {
+/** Creates a run in the session (with its ordinal and the session's run count) and returns it as written. */
+export async function createRun(ctx: EngineContext, session: Session, run: NewRun): Promise<HandlerRun> {
   const id = ctx.ids('run')
   const now = ctx.clock.now()
   const row = runRow({
@@ -150,17 +150,17 @@ export async function createRun(ctx: EngineContext, session: Session, run: NewRu
   // insertNext takes the next ordinal and counts the run in the session atomically (one statement on PostgreSQL), so
   // a plain run needs no transaction of its own; a continuation also takes over the failed run's reservations.
   const retryOf = run.retryOf
-  if (!retryOf) await ctx.db.runs.insertNext(row)
-  else {
-    await ctx.db.transaction(async (tx) => {
-      await tx.runs.insertNext(row)
-      await tx.events.transfer(retryOf.id, id, now)
-    })
-  }
+  const created = !retryOf
+    ? await ctx.db.runs.insertNextRun(row)
+    : await ctx.db.transaction(async (tx) => {
+        const inserted = await tx.runs.insertNextRun(row)
+        await tx.events.transfer(retryOf.id, id, now)
+        return inserted
+      })
   // CRASH WINDOW: the run exists and is active; recovery resumes it from its first phase.
   ctx.fault('run:after-create', { workflowId: session.workflow_id, sessionId: session.id, runId: id, phase: run.phase })
   ctx.events.emit('run:start', { runId: id, sessionId: session.id, workflowId: session.workflow_id, handlerType: run.handlerType, handlerName: run.handlerName })
-  return id
+  return created
 }
 
 /** How to close a session. */

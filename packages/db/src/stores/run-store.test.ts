@@ -113,6 +113,16 @@ defineStoreSuite('run store: reads and counters', (env) => {
     expect((await db.sessions.get(sessionId))?.handler_run_count).toBe(2)
   })
 
+  it('returns the inserted run exactly as reading it back does, defaults included', async () => {
+    const { db } = env()
+    const w = await seedWorkflow(db)
+    const sessionId = await seedSession(db, w)
+    const { ordinal: _ordinal, attempt: _attempt, cost: _cost, ...row } = runRow({ ...w, sessionId }, 'fresh', runState('active', 'preparing'))
+    const inserted = await db.runs.insertNextRun({ ...row, attempt: undefined, prepare_result: '{"a":1}', retry_at: 5 })
+    expect(inserted).toEqual(await db.runs.get('fresh'))
+    expect(inserted).toMatchObject({ ordinal: 1, attempt: 1, cost: 0 })
+  })
+
   it('inserts nothing and counts nothing when the next run breaks a constraint', async () => {
     const { db } = env()
     const w = await seedWorld(db)

@@ -27,6 +27,8 @@ export interface RunStore {
    * on SQLite). Returns the ordinal.
    */
   insertNext(row: Omit<NewHandlerRun, 'ordinal'>): Promise<number>
+  /** {@link RunStore.insertNext}, returning the run as a read of it would (its columns' defaults filled in). */
+  insertNextRun(row: Omit<NewHandlerRun, 'ordinal'>): Promise<HandlerRun>
   get(id: string): Promise<HandlerRun | undefined>
   /** Runs of a session in the order they were created. */
   listBySession(sessionId: string): Promise<HandlerRun[]>
@@ -43,6 +45,18 @@ export interface RunStore {
   addCost(id: string, microdollars: number): Promise<void>
   /** The run that retried `id`, if any. */
   findRetryOf(id: string): Promise<HandlerRun | undefined>
+}
+
+/** Defaults of the run columns a new row may leave out (see the initial migration). */
+const RUN_DEFAULTS = { attempt: 1, cost: 0 } as const
+
+/**
+ * Pure; the run a read returns after `row` was inserted with `ordinal`: the row's values, and the columns' defaults
+ * where it left them out. A store test compares it with the row read back, on both dialects.
+ */
+function insertedRun(row: Omit<NewHandlerRun, 'ordinal'>, ordinal: number): HandlerRun {
+  const given = Object.fromEntries(Object.entries(row).filter(([, value]) => value !== undefined))
+  return { ...RUN_DEFAULTS, ...given, ordinal } as HandlerRun
 }
 
 const asList = <T>(v: T | readonly T[]): readonly T[] => (Array.isArray(v) ? (v as readonly T[]) : [v as T])
@@ -150,6 +164,9 @@ export function createRunStore(db: Executor): RunStore {
         await countRun.execute(trx, row.script_run_id)
         return Number(inserted.ordinal)
       })
+    },
+    async insertNextRun(row) {
+      return insertedRun(row, await this.insertNext(row))
     },
     get(id) {
       return runById.first(db, id)
