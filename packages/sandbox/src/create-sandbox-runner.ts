@@ -82,8 +82,10 @@ export async function runPlan(plan: EvaluationPlan, instance?: PreparedInstance,
     if (release === 'dispose') disposeSoon(prepared)
     else if (release === 'drop') dropInstance(prepared)
     else {
-      release.giveBack(prepared)
+      // The preload is scheduled first: the next evaluation (often the same script, at once) waits for it, not for
+      // the renewal of the spent instance.
       release.preloadSoon(plan)
+      release.giveBack(prepared)
     }
   }
 }
