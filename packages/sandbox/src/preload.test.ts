@@ -23,12 +23,16 @@ async function idle(turns = 5): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve))
 }
 
-/** `times` evaluations of the request `make(i)` builds, with idle turns between them; outcomes without timings. */
-async function evaluateInARow(runner: SandboxRunner, make: (i: number) => EvaluationRequest, times = 4) {
-  const outcomes: Array<Omit<EvaluationOutcome, 'stats'> & { hostCalls: number }> = []
+/** An outcome without its timings. */
+type Seen = { ok: true; value: unknown; hostCalls: number } | { ok: false; error: unknown; hostCalls: number }
+
+/** `times` evaluations of the request `make(i)` builds, with idle turns between them. */
+async function evaluateInARow(runner: SandboxRunner, make: (i: number) => EvaluationRequest, times = 4): Promise<Seen[]> {
+  const outcomes: Seen[] = []
   for (let i = 0; i < times; i++) {
-    const { stats, ...rest } = await runner.evaluate(make(i))
-    outcomes.push({ ...rest, hostCalls: stats.hostCalls })
+    const outcome: EvaluationOutcome = await runner.evaluate(make(i))
+    const { hostCalls } = outcome.stats
+    outcomes.push(outcome.ok ? { ok: true, value: outcome.value, hostCalls } : { ok: false, error: outcome.error, hostCalls })
     await idle()
   }
   return outcomes
