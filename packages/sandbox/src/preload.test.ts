@@ -78,6 +78,11 @@ describe('scripts loaded ahead of their next evaluation', () => {
       'a missing handler': consumer('mutate() { return 1 }'),
       'a failed tool call': consumer('async prepare() {\n  return await Email.fail({})\n}'),
       'a handler past its CPU limit': consumer('prepare() { for (;;) {} }'),
+      'a top level that never ends': `for (;;) {}\n${consumer('prepare() { return 1 }')}`,
+      'a top level that runs out of memory': `const hoard = []; for (;;) hoard.push(new Uint8Array(1 << 20).fill(1));\n${consumer('prepare() { return 1 }')}`,
+      'a top level that recurses without end': `function down(n) { return down(n + 1) + 1 }\ndown(0);\n${consumer('prepare() { return 1 }')}`,
+      'a top level that floods the console': `for (let i = 0; i < 300; i++) console.log("line " + i + " " + "x".repeat(200));\n${consumer('prepare() { return 1 }')}`,
+      'a top level that patches prototypes and leaves a promise pending': `Object.prototype.planted = 7; (async () => { await new Promise(() => {}) })();\n${consumer('prepare() { return ({}).planted }')}`,
     }
     for (const [name, code] of Object.entries(scripts)) {
       const run = async (runner: SandboxRunner) => {
