@@ -5,7 +5,7 @@ import { abortedError } from './budget.js'
 import { limitError } from './errors.js'
 import { Evaluation } from './evaluation.js'
 import { planEvaluation, type EvaluationPlan } from './evaluation-plan.js'
-import { InstancePool } from './instance-pool.js'
+import { InstancePool, preloadKey } from './instance-pool.js'
 import { ThreadedEvaluator } from './worker-runner.js'
 import { resolveLimits } from './limits.js'
 import { disposeSoon, dropInstance, flushDisposals, prepareInstance, type PreparedInstance } from './quickjs-instance.js'
@@ -67,7 +67,9 @@ export async function runPlan(plan: EvaluationPlan, instance?: PreparedInstance,
   const startedAt = performance.now()
   if (plan.signal?.aborted === true) return failed(limitError('aborted', 'The evaluation was aborted by the host'), startedAt)
   const pool = release instanceof InstancePool ? release : undefined
-  const preloaded = instance === undefined ? pool?.claim(plan) : undefined
+  // Computed once: both taking a preload and scheduling the next one compare it.
+  const key = pool === undefined ? '' : preloadKey(plan)
+  const preloaded = instance === undefined ? pool?.claim(plan, key) : undefined
   let prepared = preloaded?.instance ?? instance ?? pool?.take(plan.limits.memoryLimitBytes)
   try {
     prepared ??= await prepareInstance(plan.limits.memoryLimitBytes)
@@ -84,7 +86,7 @@ export async function runPlan(plan: EvaluationPlan, instance?: PreparedInstance,
     else {
       // The preload is scheduled first: the next evaluation (often the same script, at once) waits for it, not for
       // the renewal of the spent instance.
-      release.preloadSoon(plan)
+      release.preloadSoon(plan, key)
       release.giveBack(prepared)
     }
   }

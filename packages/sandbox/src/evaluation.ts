@@ -96,7 +96,7 @@ export class Evaluation implements InstanceBinding {
     }
     instance.binding = undefined
     const overran = capped && this.failure?.code === 'sandbox_timeout'
-    if (this.unpreloadable || overran || this.calls.count > 0 || this.calls.inFlight > 0) {
+    if (this.unpreloadable || overran) {
       this.finished = true
       this.release()
       return undefined

@@ -133,7 +133,11 @@ export function instanceImage(): Promise<InstanceImage | undefined> {
 
 /** Granularity of {@link zeroMemory}. */
 const ZERO_CHUNK = 64 * 1024
-const zeroChunk = Buffer.alloc(ZERO_CHUNK)
+/** Zeros to compare chunks of memory with (the largest chunk any scan here compares). */
+const zeros = Buffer.alloc(ZERO_CHUNK)
+
+/** Whether `bytes[at, end)` are all zero (`end - at` at most {@link ZERO_CHUNK}), compared in native code. */
+const allZero = (bytes: Buffer, at: number, end: number) => bytes.compare(zeros, 0, end - at, at, end) === 0
 
 /**
  * Sets every byte of `memory` to zero, writing only to the 64 KiB chunks that hold a non-zero byte. An evaluation
@@ -146,11 +150,9 @@ export function zeroMemory(memory: WasmMemory): void {
   const bytes = Buffer.from(memory.buffer)
   for (let at = 0; at < bytes.length; at += ZERO_CHUNK) {
     const end = Math.min(at + ZERO_CHUNK, bytes.length)
-    if (bytes.compare(zeroChunk, 0, end - at, at, end) !== 0) bytes.fill(0, at, end)
+    if (!allZero(bytes, at, end)) bytes.fill(0, at, end)
   }
 }
-
-const zeroPage = Buffer.alloc(CHUNK)
 
 /**
  * Pure; the non-zero `CHUNK`-sized regions of `bytes`, merged when adjacent. Each chunk is compared with zeros in
@@ -162,7 +164,7 @@ export function nonZeroRegions(bytes: Uint8Array): Array<{ at: number; length: n
   const regions: Array<{ at: number; length: number }> = []
   for (let at = 0; at < view.byteLength; at += CHUNK) {
     const end = Math.min(at + CHUNK, view.byteLength)
-    if (view.compare(zeroPage, 0, end - at, at, end) === 0) continue
+    if (allZero(view, at, end)) continue
     const last = regions.at(-1)
     if (last !== undefined && last.at + last.length === at) last.length += end - at
     else regions.push({ at, length: end - at })
@@ -281,7 +283,6 @@ function writeCleared(bare: BareModule, snapshot: InstanceImage, memoryLimitByte
   for (const { at, length } of snapshot.clear) bytes.fill(0, at, at + length)
   return writeImage(bare, snapshot, memoryLimitBytes)
 }
-
 
 /**
  * Pure; whether a spent instance qualifies for {@link renewInstance} (a new instance on its memory) or

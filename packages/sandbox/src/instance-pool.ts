@@ -95,15 +95,15 @@ export class InstancePool {
   }
 
   /**
-   * The preloaded script for `plan` if one is ready: its instance has run the script's top-level code and nothing
+   * The preloaded script for `plan` (whose {@link preloadKey} is `key`) if one is ready: its instance has run the script's top-level code and nothing
    * else (see `Evaluation.preload`). A preload for another script, other tools or other limits is given back.
    */
-  claim(plan: EvaluationPlan): Preloaded | undefined {
+  claim(plan: EvaluationPlan, key: string): Preloaded | undefined {
     const ready = this.preloaded
     if (ready === undefined) return undefined
     this.preloaded = undefined
     const fresh = this.now() - ready.at <= PRELOAD_MAX_AGE_MS
-    if (fresh && ready.key === preloadKey(plan) && ready.value.instance.memoryLimitBytes === plan.limits.memoryLimitBytes) {
+    if (fresh && ready.key === key && ready.value.instance.memoryLimitBytes === plan.limits.memoryLimitBytes) {
       poolStats.preloadsTaken++
       return ready.value
     }
@@ -113,14 +113,13 @@ export class InstancePool {
   }
 
   /**
-   * Called when an evaluation of `plan` has ended. When the same script was evaluated twice in a row (a consumer's
+   * Called when an evaluation of `plan` (whose {@link preloadKey} is `key`) has ended. When the same script was evaluated twice in a row (a consumer's
    * phases, a session's runs), its next evaluation is likely the same again: the script is loaded into a pooled
    * instance after the current I/O phase, while no evaluation runs, so that evaluation starts at its handler.
    * Evaluations that alternate between scripts never pay for a preload they would not take.
    */
-  preloadSoon(plan: EvaluationPlan): void {
+  preloadSoon(plan: EvaluationPlan, key: string): void {
     if (!this.preload || this.closed) return
-    const key = preloadKey(plan)
     const again = key === this.lastKey
     this.lastKey = key
     if (!again || key === this.refusedKey || this.preloadScheduled || this.preloaded !== undefined) return
