@@ -31,6 +31,13 @@ export interface EngineConfig {
   maxStateBytes: number
   /** Most events one run may publish. Default 1000. */
   maxPublishesPerRun: number
+  /**
+   * Start a phase's evaluation while the checkpoint before it commits (default true): after `prepare`, the `mutate`
+   * (or `next`) evaluation runs in the sandbox during the commit, and its tool calls wait until the commit applied
+   * and the run's checks passed. A run that goes another way abandons that evaluation, and nothing of it is kept.
+   * The sandbox's wall-clock limit includes that wait. Off: each evaluation starts after its checkpoint.
+   */
+  headStart: boolean
   /** Per-phase sandbox limits. */
   sandbox: Partial<SandboxLimits>
 }
@@ -46,5 +53,6 @@ export const DEFAULT_CONFIG: Omit<EngineConfig, 'workerId'> = Object.freeze({
   maxPayloadBytes: 256 * 1024,
   maxStateBytes: 1024 * 1024,
   maxPublishesPerRun: 1000,
+  headStart: true,
   sandbox: Object.freeze({}),
 })

@@ -28,6 +28,11 @@ export interface EngineEventMap {
   'event:published': { workflowId: string; topic: string; messageId: string; eventId: string; runId: string | null }
   'event:duplicate': { workflowId: string; topic: string; messageId: string; runId: string | null }
   'event:dead': { workflowId: string; runId: string; count: number }
+  /**
+   * A phase evaluation started ahead of its turn (`EngineConfig.headStart`) was taken by its turn, or abandoned
+   * (the run went another way; nothing of the evaluation was kept).
+   */
+  'evaluation:ahead': { runId: string; workflowId: string; phase: string; taken: boolean }
   'tool:call': { runId: string; workflowId: string; phase: string; tool: string; ms: number; ok: boolean }
   'scheduler:tick': { due: number; started: number; nextWakeAt: number | undefined }
   'scheduler:tick:empty': { nextWakeAt: number | undefined }

@@ -13,7 +13,8 @@ import { rethrowCrash } from '../faults.js'
 import { type PrepareResult, formatIssues, prepareResultSchema } from '../schemas.js'
 import type { HandlerAccess } from '../tools/phase-gate.js'
 import { checkpoint } from './checkpoint.js'
-import { evaluatePhase } from './evaluate.js'
+import { type PhaseEvaluation, evaluatePhase } from './evaluate.js'
+import { HeadStart, type HeadStartKey } from './head-start.js'
 import { ledgerView, observeReconcile, performMutation } from './mutation.js'
 import { PhaseBuffer } from './phase-buffer.js'
 import {
@@ -78,11 +79,14 @@ export async function executeHandler(ctx: EngineContext, runId: string, written?
       'ledgerflow.session_id': run.script_run_id,
       'ledgerflow.attempt': run.attempt,
     })
+    // The evaluation the next turn will most likely start, started while this turn's checkpoint commits.
+    let ahead: HeadStart | undefined
     try {
       let retriedAs: string | undefined
       // Each turn makes one checkpoint; a run needs at most a handful. The bound guards against a logic bug.
       for (let turn = 0; turn < 64; turn++) {
-        const outcome = await turnOnce(ctx, run)
+        const outcome = await turnOnce(ctx, run, ahead)
+        ahead = outcome.ahead
         if (outcome.retriedAs) retriedAs = outcome.retriedAs
         if (outcome.stop) break
       }
@@ -92,6 +96,7 @@ export async function executeHandler(ctx: EngineContext, runId: string, written?
       if (result.status === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? 'run failed' })
       return result
     } finally {
+      ahead?.abandon()
       span.end()
     }
   })
@@ -127,6 +132,8 @@ function policy(ctx: EngineContext): PolicyContext {
 interface Turn {
   stop: boolean
   retriedAs?: string
+  /** An evaluation started ahead for the next turn (see `HeadStart`); the next turn takes it or abandons it. */
+  ahead?: HeadStart
 }
 
 /** Applies a decision; a run moved by someone else stops this executor without writing. */
@@ -136,7 +143,16 @@ async function decide(ctx: EngineContext, run: HandlerRun, decision: Decision, b
   return { stop: false, retriedAs: result.retriedAs }
 }
 
-async function turnOnce(ctx: EngineContext, run: HandlerRun): Promise<Turn> {
+/** One turn; a head start it does not take is abandoned. */
+async function turnOnce(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined): Promise<Turn> {
+  try {
+    return await turn(ctx, run, ahead)
+  } finally {
+    ahead?.abandon()
+  }
+}
+
+async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined): Promise<Turn> {
   let script: LoadedScript
   let info: HandlerInfo
   try {
@@ -175,9 +191,9 @@ async function turnOnce(ctx: EngineContext, run: HandlerRun): Promise<Turn> {
         case 'prepare':
           return prepareTurn(ctx, run, script, info, workflow.event_sequence)
         case 'mutate':
-          return mutateTurn(ctx, run, script, info, prepared!.ok ? prepared!.value : undefined)
+          return mutateTurn(ctx, run, script, info, prepared!.ok ? prepared!.value : undefined, ahead)
         case 'next':
-          return nextTurn(ctx, run, script, info, prepared?.ok ? prepared.value : undefined, await mutationResultOf(ctx, run), [])
+          return nextTurn(ctx, run, script, info, prepared?.ok ? prepared.value : undefined, await mutationResultOf(ctx, run), [], ahead)
       }
     }
   }
@@ -200,8 +216,14 @@ function asFailure(error: unknown): FailureInfo {
 }
 
 function safePrepared(run: HandlerRun): { ok: true; value: PrepareResult } | { ok: false; error: FailureInfo } {
+  return parsePrepared(run.id, run.prepare_result)
+}
+
+/** A run's `prepare_result` column, read back as the later phases see it. */
+function parsePrepared(runId: string, text: string | null): { ok: true; value: PrepareResult } | { ok: false; error: FailureInfo } {
+  const run = { id: runId }
   try {
-    const json = readJsonColumn(run.prepare_result, { table: 'handler_runs', column: 'prepare_result', rowId: run.id })
+    const json = readJsonColumn(text, { table: 'handler_runs', column: 'prepare_result', rowId: run.id })
     const parsed = prepareResultSchema.safeParse(json)
     if (parsed.success) return { ok: true, value: parsed.data }
     return { ok: false, error: { message: `Corrupt prepare_result of run ${run.id}: ${formatIssues(parsed.error)}`, type: 'internal' } }
@@ -259,9 +281,12 @@ async function prepareTurn(ctx: EngineContext, run: HandlerRun, script: LoadedSc
   const result = await evaluatePhase(ctx, { run: runRef(run), script, phase: 'prepare', args: [state], access: info.access, buffer })
   const decision = prepareOutcome(view(run), result, info.access, observedSequence, policy(ctx))
   decision.patch.inputState = JSON.stringify(state)
+  const ahead = aheadOfPrepared(ctx, run, script, info, decision)
   try {
-    return await decide(ctx, run, decision, [buffer])
+    const turn = await decide(ctx, run, decision, [buffer])
+    return ahead ? { ...turn, ahead } : turn
   } catch (error) {
+    ahead?.abandon()
     rethrowCrash(error)
     const e = toEngineError(error)
     if (e.type !== 'logic') throw error
@@ -272,30 +297,86 @@ async function prepareTurn(ctx: EngineContext, run: HandlerRun, script: LoadedSc
   }
 }
 
-async function mutateTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, prepared: PrepareResult | undefined): Promise<Turn> {
+/**
+ * The evaluation that follows a prepare decision, started ahead: when the decision moves the run to `prepared`, the
+ * next turn evaluates `mutate` (events reserved, a mutate declared) or `next`, with arguments known now.
+ */
+function aheadOfPrepared(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, decision: Decision): HeadStart | undefined {
+  const { patch } = decision
+  if (patch.phase !== 'prepared' || patch.status !== undefined || patch.prepareResult === undefined || !ctx.config.headStart) return undefined
+  const prepared = parsePrepared(run.id, patch.prepareResult)
+  if (!prepared.ok) return undefined
+  const reservations = prepared.value.reservations.reduce((n, r) => n + r.ids.length, 0)
+  // The attempt the run will have once the checkpoint applies (the key of the next turn).
+  const attempt = patch.attempt ?? run.attempt
+  if (reservations > 0 && info.hasMutate) {
+    const mutate = HeadStart.start(ctx, ...mutateEvaluation(ctx, run, script, info, prepared.value, attempt))
+    // A mutate that called no tool is followed by `next` with no mutation (`mutateOutcome`): start that one too.
+    if (info.hasNext) {
+      mutate.chain((result) =>
+        result.ok && !mutate.mutationAttempted ? HeadStart.start(ctx, ...nextEvaluation(ctx, run, script, info, prepared.value, { status: 'none' }, attempt)) : undefined,
+      )
+    }
+    return mutate
+  }
+  if (info.hasNext) return HeadStart.start(ctx, ...nextEvaluation(ctx, run, script, info, prepared.value, { status: 'none' }, attempt))
+  return undefined
+}
+
+function keyOf(run: HandlerRun, attempt: number, e: PhaseEvaluation): HeadStartKey {
+  return { runId: run.id, attempt, phase: e.phase, args: JSON.stringify(e.args) }
+}
+
+/**
+ * `mutate`'s evaluation. Its one mutation call goes through the ledger with `run` as it is when the call is made:
+ * `run` is the executor's own object, which each applied checkpoint updates in place.
+ */
+function mutateEvaluation(
+  ctx: EngineContext,
+  run: HandlerRun,
+  script: LoadedScript,
+  info: HandlerInfo,
+  prepared: PrepareResult | undefined,
+  attempt = run.attempt,
+): [PhaseEvaluation, HeadStartKey] {
   const buffer = new PhaseBuffer('mutating', () => ctx.clock.now())
   const uiTitle = typeof prepared?.ui?.title === 'string' ? prepared.ui.title : null
-  let attempted = false
-  const result = await evaluatePhase(ctx, {
+  const evaluation: PhaseEvaluation = {
     run: runRef(run),
     script,
     phase: 'mutate',
     args: [(prepared ?? null) as JsonValue],
     access: info.access,
     buffer,
-    mutation: (tool, input) => {
-      attempted = true
-      return performMutation(ctx, { run, tool, input, buffer, uiTitle })
-    },
-  })
+    mutation: (tool, input) => performMutation(ctx, { run, tool, input, buffer, uiTitle }),
+  }
+  return [evaluation, keyOf(run, attempt, evaluation)]
+}
+
+/** Takes the head start made for this evaluation, or starts it now; either way its host calls run from here on. */
+function evaluateInTurn(ctx: EngineContext, ahead: HeadStart | undefined, [evaluation, key]: [PhaseEvaluation, HeadStartKey]): HeadStart {
+  if (ahead?.matches(key)) {
+    ahead.open()
+    return ahead
+  }
+  ahead?.abandon()
+  return HeadStart.now(ctx, evaluation, key)
+}
+
+async function mutateTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, prepared: PrepareResult | undefined, ahead?: HeadStart): Promise<Turn> {
+  const started = evaluateInTurn(ctx, ahead, mutateEvaluation(ctx, run, script, info, prepared))
+  const buffer = started.buffer
+  const result = await started.open()
   // Only a mutation call of this evaluation can have written the run's ledger row: a run at `prepared` has none (the
   // row and the move to `mutating` commit together), so a mutate that called no tool needs no lookup.
-  const ledger = attempted ? await ctx.db.mutations.getByRun(run.id) : undefined
+  const ledger = started.mutationAttempted ? await ctx.db.mutations.getByRun(run.id) : undefined
   const after = mutateOutcome(view(run), ledger ? ledgerView(ledger) : undefined, result, policy(ctx))
+  const follower = started.takeFollower()
+  if (after.kind !== 'next') follower?.abandon()
   switch (after.kind) {
     case 'next':
       // No checkpoint between mutate and next: a crash re-runs next (mutate again only if no tool was called).
-      return nextTurn(ctx, run, script, info, prepared, after.mutation, [buffer])
+      return nextTurn(ctx, run, script, info, prepared, after.mutation, [buffer], follower)
     case 'decide':
       return decide(ctx, run, after.decision, [buffer], ledger)
     case 'reconcile':
@@ -357,19 +438,35 @@ async function nextTurn(
   prepared: PrepareResult | undefined,
   mutation: MutationResult,
   carried: PhaseBuffer[],
+  ahead?: HeadStart,
 ): Promise<Turn> {
-  const buffer = new PhaseBuffer('emitting', () => ctx.clock.now())
+  let buffer = new PhaseBuffer('emitting', () => ctx.clock.now())
   let result: EvalResult = { ok: true, value: undefined }
   if (info.hasNext) {
-    result = await evaluatePhase(ctx, {
-      run: runRef(run),
-      script,
-      phase: 'next',
-      args: [(prepared ?? null) as JsonValue, mutation as JsonValue],
-      access: info.access,
-      buffer,
-    })
+    const started = evaluateInTurn(ctx, ahead, nextEvaluation(ctx, run, script, info, prepared, mutation))
+    buffer = started.buffer
+    result = await started.open()
   }
   const decision = nextOutcome(view(run), result, stateOf(ctx, run, result), mutation, policy(ctx))
   return decide(ctx, run, decision, [...carried, buffer])
+}
+
+function nextEvaluation(
+  ctx: EngineContext,
+  run: HandlerRun,
+  script: LoadedScript,
+  info: HandlerInfo,
+  prepared: PrepareResult | undefined,
+  mutation: MutationResult,
+  attempt = run.attempt,
+): [PhaseEvaluation, HeadStartKey] {
+  const evaluation: PhaseEvaluation = {
+    run: runRef(run),
+    script,
+    phase: 'next',
+    args: [(prepared ?? null) as JsonValue, mutation as JsonValue],
+    access: info.access,
+    buffer: new PhaseBuffer('emitting', () => ctx.clock.now()),
+  }
+  return [evaluation, keyOf(run, attempt, evaluation)]
 }
