@@ -107,7 +107,7 @@ export function table(rows: readonly Figure[], breakdown: Record<string, number>
       const v = breakdown[name] ?? Number.NaN
       lines.push(['breakdown', label, `${fmt(v)} ms`, '', 'ms per event (profile run)', fmt(total), `${(v / total).toFixed(2)} of event`, ''])
     }
-    part('sandboxMs', 'sandbox evaluations (3 per event)')
+    part('sandboxMs', 'waiting for sandbox evaluations (3 per event)')
     part('hostMs', 'tool calls inside evaluations')
     part('transactionMs', 'write transactions, without COMMIT')
     part('commitMs', `COMMIT (fsync), ${fmt(breakdown.commitsPerEvent ?? Number.NaN)} per event`)

@@ -1,6 +1,9 @@
 /**
  * Diagnostic instrumentation of one engine (never used in timed runs): counts commits, statements and evaluations
  * and attributes main-thread wall time to disjoint buckets, for the "where the time per event goes" breakdown.
+ *
+ * The buckets never overlap: an evaluation started ahead of its turn runs while a transaction commits, and that time
+ * is the commit's. Each moment goes to the first of COMMIT, transaction, host call, evaluation that is under way.
  */
 import type { Engine } from '@ledgerflow/agent'
 import type { LedgerflowDb } from '@ledgerflow/db'
@@ -14,9 +17,9 @@ export interface Counters {
   statementsInTransactions: number
   evaluations: number
   hostCalls: number
-  /** Wall ms inside `runner.evaluate`, minus host calls. */
+  /** Wall ms with an evaluation under way (`runner.evaluate`) and nothing of the below. */
   sandboxMs: number
-  /** Wall ms inside host (tool) calls made by evaluations. */
+  /** Wall ms inside host (tool) calls made by evaluations, outside transactions. */
   hostMs: number
   /** Wall ms inside `db.transaction`, minus COMMIT. */
   transactionMs: number
@@ -45,17 +48,31 @@ type AnyFn = (...args: unknown[]) => unknown
 /** Patches the engine's runner, the database's transactions and the native handle. Call before any work. */
 export function instrument(engine: Engine, db: LedgerflowDb): { counters: Counters; reset(): void } {
   let c = zero()
+  // What is under way now, and when time was last attributed.
+  const depth = { commit: 0, transaction: 0, host: 0, evaluation: 0 }
+  let last = performance.now()
+  const account = () => {
+    const now = performance.now()
+    const ms = now - last
+    last = now
+    if (depth.commit > 0) c.commitMs += ms
+    else if (depth.transaction > 0) c.transactionMs += ms
+    else if (depth.host > 0) c.hostMs += ms
+    else if (depth.evaluation > 0) c.sandboxMs += ms
+  }
   const native = db.native
   if (!native) throw new Error('instrumentation needs SQLite')
   const exec = native.exec.bind(native)
   native.exec = ((sql: string) => {
     if (sql !== 'COMMIT') return exec(sql)
-    const start = performance.now()
+    account()
+    depth.commit++
     try {
       return exec(sql)
     } finally {
+      account()
+      depth.commit--
       c.commits++
-      c.commitMs += performance.now() - start
     }
   }) as typeof native.exec
   const prepare = native.prepare.bind(native)
@@ -78,34 +95,38 @@ export function instrument(engine: Engine, db: LedgerflowDb): { counters: Counte
   }) as unknown as typeof native.prepare
   const transaction = db.transaction.bind(db)
   ;(db as { transaction: LedgerflowDb['transaction'] }).transaction = async (fn) => {
-    const start = performance.now()
-    const commitBefore = c.commitMs
+    account()
+    depth.transaction++
     try {
       return await transaction(fn)
     } finally {
+      account()
+      depth.transaction--
       c.transactions++
-      c.transactionMs += performance.now() - start - (c.commitMs - commitBefore)
     }
   }
   const runner = engine.context.sandbox
   const evaluate = runner.evaluate.bind(runner)
   runner.evaluate = async (request: EvaluationRequest) => {
-    const start = performance.now()
-    const hostBefore = c.hostMs
     const host: HostCallHandler = async (call) => {
-      const t = performance.now()
+      account()
+      depth.host++
       try {
         return await request.host(call)
       } finally {
+        account()
+        depth.host--
         c.hostCalls++
-        c.hostMs += performance.now() - t
       }
     }
+    account()
+    depth.evaluation++
     try {
       return await evaluate({ ...request, host })
     } finally {
+      account()
+      depth.evaluation--
       c.evaluations++
-      c.sandboxMs += performance.now() - start - (c.hostMs - hostBefore)
     }
   }
   return {
@@ -113,6 +134,7 @@ export function instrument(engine: Engine, db: LedgerflowDb): { counters: Counte
       return c
     },
     reset() {
+      account()
       c = zero()
     },
   }
