@@ -35,7 +35,9 @@ export interface EngineConfig {
    * Start a phase's evaluation while the checkpoint before it commits (default true): after `prepare`, the `mutate`
    * (or `next`) evaluation runs in the sandbox during the commit, and its tool calls wait until the commit applied
    * and the run's checks passed. A run that goes another way abandons that evaluation, and nothing of it is kept.
-   * The sandbox's wall-clock limit includes that wait. Off: each evaluation starts after its checkpoint.
+   * The phase's wall-clock limit counts from the early start, so an evaluation that waited longer than a tenth of
+   * that limit (a slow checkpoint) is dropped too, and the phase evaluated in its turn. Off: each evaluation starts
+   * after its checkpoint.
    */
   headStart: boolean
   /** Per-phase sandbox limits. */

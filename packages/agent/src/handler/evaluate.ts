@@ -19,8 +19,8 @@ export interface PhaseEvaluation {
   buffer: PhaseBuffer
   mutation?: (tool: Tool, input: unknown) => Promise<unknown>
   /**
-   * Host calls wait for this to resolve; `false` fails them without running them (see `HeadStart`). Absent: they
-   * run at once.
+   * Each host call waits for this before it runs; `false` fails it without running it (see `HeadStart`). Absent:
+   * host calls run at once.
    */
   gate?: Promise<boolean>
   /** Aborts the evaluation (an abandoned head start). */

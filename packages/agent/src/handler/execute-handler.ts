@@ -5,7 +5,7 @@
  */
 import type { ErrorType, HandlerRun, RunPhase, RunStatus } from '@ledgerflow/db'
 import { readJsonColumn } from '@ledgerflow/db'
-import type { JsonValue } from '@ledgerflow/sandbox'
+import { type JsonValue, resolveLimits } from '@ledgerflow/sandbox'
 import { SpanStatusCode } from '@opentelemetry/api'
 import type { EngineContext, LoadedScript } from '../context.js'
 import { LogicError, NotFoundError, toEngineError } from '../errors.js'
@@ -353,20 +353,43 @@ function mutateEvaluation(
   return [evaluation, keyOf(run, attempt, evaluation)]
 }
 
-/** Takes the head start made for this evaluation, or starts it now; either way its host calls run from here on. */
-function evaluateInTurn(ctx: EngineContext, ahead: HeadStart | undefined, [evaluation, key]: [PhaseEvaluation, HeadStartKey]): HeadStart {
-  if (ahead?.matches(key)) {
-    ahead.open()
-    return ahead
+/**
+ * How long an evaluation started ahead may have waited for its turn and still be taken: a tenth of the phase's
+ * wall-clock limit, which counts from the evaluation's start (6 s with the default limit of 60 s; a checkpoint takes
+ * milliseconds, or up to the 5 s busy timeout).
+ */
+function maxWaitAhead(ctx: EngineContext): number {
+  let ms = maxWaits.get(ctx.config)
+  if (ms === undefined) {
+    try {
+      ms = resolveLimits(ctx.config.sandbox).wallTimeoutMs / 10
+    } catch {
+      ms = 0 // invalid limits: every evaluation reports them in its turn
+    }
+    maxWaits.set(ctx.config, ms)
   }
+  return ms
+}
+const maxWaits = new WeakMap<object, number>()
+
+/**
+ * Takes the head start made for this evaluation, or starts it now, and waits for its result; either way its host
+ * calls run from here on.
+ */
+async function evaluateInTurn(
+  ctx: EngineContext,
+  ahead: HeadStart | undefined,
+  [evaluation, key]: [PhaseEvaluation, HeadStartKey],
+): Promise<{ started: HeadStart; result: EvalResult }> {
+  if (ahead?.matches(key) && ahead.take(maxWaitAhead(ctx))) return { started: ahead, result: await ahead.open() }
   ahead?.abandon()
-  return HeadStart.now(ctx, evaluation, key)
+  const started = HeadStart.now(ctx, evaluation, key)
+  return { started, result: await started.open() }
 }
 
 async function mutateTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, prepared: PrepareResult | undefined, ahead?: HeadStart): Promise<Turn> {
-  const started = evaluateInTurn(ctx, ahead, mutateEvaluation(ctx, run, script, info, prepared))
+  const { started, result } = await evaluateInTurn(ctx, ahead, mutateEvaluation(ctx, run, script, info, prepared))
   const buffer = started.buffer
-  const result = await started.open()
   // Only a mutation call of this evaluation can have written the run's ledger row: a run at `prepared` has none (the
   // row and the move to `mutating` commit together), so a mutate that called no tool needs no lookup.
   const ledger = started.mutationAttempted ? await ctx.db.mutations.getByRun(run.id) : undefined
@@ -443,9 +466,9 @@ async function nextTurn(
   let buffer = new PhaseBuffer('emitting', () => ctx.clock.now())
   let result: EvalResult = { ok: true, value: undefined }
   if (info.hasNext) {
-    const started = evaluateInTurn(ctx, ahead, nextEvaluation(ctx, run, script, info, prepared, mutation))
-    buffer = started.buffer
-    result = await started.open()
+    const taken = await evaluateInTurn(ctx, ahead, nextEvaluation(ctx, run, script, info, prepared, mutation))
+    buffer = taken.started.buffer
+    result = taken.result
   }
   const decision = nextOutcome(view(run), result, stateOf(ctx, run, result), mutation, policy(ctx))
   return decide(ctx, run, decision, [...carried, buffer])

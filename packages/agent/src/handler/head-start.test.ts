@@ -36,13 +36,16 @@ const workflow = {
 }
 `
 
-async function setup(options: { headStart?: boolean; sandboxThreads?: number; onCrashPoint?: (site: CrashSite, env: TestEngine) => void } = {}) {
+async function setup(
+  options: { headStart?: boolean; sandboxThreads?: number; wallTimeoutMs?: number; onCrashPoint?: (site: CrashSite, env: TestEngine) => void } = {},
+) {
   const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
   const holder: { env?: TestEngine } = {}
   const env = await createTestEngine({
     tools: [email.tool],
     config: { headStart: options.headStart ?? true, maxEventAttempts: 1, retry: { maxAttempts: 1, baseDelayMs: 1000, maxDelayMs: 1000 } },
     sandboxThreads: options.sandboxThreads ?? 0,
+    ...(options.wallTimeoutMs ? { sandbox: { wallTimeoutMs: options.wallTimeoutMs } } : {}),
     ...(options.onCrashPoint ? { onCrashPoint: (site: CrashSite) => options.onCrashPoint!(site, holder.env!) } : {}),
   })
   holder.env = env
@@ -151,5 +154,35 @@ describe('head start: evaluations started while the checkpoint before them commi
     const logsAfter = (await env.db.logs.list(run!.id)).map((l) => l.message)
     expect(logsAfter.filter((m) => m === 'mutate a1')).toHaveLength(1)
     expect(await checkInvariants(env.db, { effects: [email.effects] })).toEqual([])
+  })
+
+  it('evaluates mutate in its turn when the one started ahead waited for a slow checkpoint longer than a tenth of its wall-clock limit', async () => {
+    const wallTimeoutMs = 300
+    let slowed = false
+    const { env, email, publish } = await setup({
+      sandboxThreads: 1,
+      wallTimeoutMs,
+      onCrashPoint(site) {
+        if (slowed || site.point !== 'run:after-checkpoint' || site.phase !== 'prepared') return
+        slowed = true
+        // A checkpoint that takes twice the phase's wall-clock limit (a disk stall): this thread is blocked, while
+        // the sandbox thread's mutate, started ahead, waits for its Email.send to pass the gate until its limit ends.
+        const until = performance.now() + 2 * wallTimeoutMs
+        while (performance.now() < until) {}
+      },
+    })
+    await using _ = env
+    await publish('a1')
+    const result = await env.engine.runSession('wf')
+    expect(result.status).toBe('completed')
+    expect(email.calls.map((c) => c.input)).toEqual([{ id: 'a1' }])
+    const [run] = await env.db.runs.listByWorkflow('wf')
+    expect(run).toMatchObject({ status: 'committed', error: null })
+    // The evaluation started ahead had waited longer than a tenth of the limit: it was dropped before its call ran,
+    // and mutate ran in its turn. One `mutate a1` line in the log, from the evaluation that counted.
+    expect(env.events.list('evaluation:ahead').map((e) => [e.phase, e.taken])).toEqual([['mutate', false]])
+    const logs = (await env.db.logs.list(run!.id)).map((l) => l.message)
+    expect(logs.filter((m) => m === 'mutate a1')).toHaveLength(1)
+    expect(logs.some((m) => m.includes('did not finish within'))).toBe(false)
   })
 })

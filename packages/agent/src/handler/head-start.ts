@@ -32,7 +32,7 @@ export interface HeadStartKey {
  * ```ts
  * const ahead = HeadStart.start(ctx, { run, script, phase: 'mutate', args, access, buffer, mutation }, key)
  * await checkpoint(...) // the sandbox evaluates meanwhile
- * const result = ahead.matches(keyNow) ? await ahead.open() : (ahead.abandon(), await evaluateAgain())
+ * const result = ahead.matches(keyNow) && ahead.take(6_000) ? await ahead.open() : (ahead.abandon(), await evaluateAgain())
  * ```
  */
 export class HeadStart {
@@ -41,6 +41,8 @@ export class HeadStart {
   #settle: (open: boolean) => void = () => {}
   #state: 'waiting' | 'open' | 'abandoned' = 'waiting'
   #mutationAttempted = false
+  /** When the evaluation started, on the clock the sandbox's wall-clock limit uses. */
+  readonly #startedAt = performance.now()
   #follower: HeadStart | undefined
 
   readonly #ctx: EngineContext
@@ -127,6 +129,21 @@ export class HeadStart {
     const follower = this.#follower
     this.#follower = undefined
     return follower
+  }
+
+  /**
+   * Takes the evaluation for its turn unless it started more than `maxWaitMs` ago: the sandbox's wall-clock limit
+   * counts from the start, so a long wait at the gate (a slow checkpoint) would eat into the phase's budget. Not
+   * taken, it is abandoned, and the turn evaluates afresh.
+   */
+  take(maxWaitMs: number): boolean {
+    if (this.#state !== 'waiting') return false
+    if (performance.now() - this.#startedAt > maxWaitMs) {
+      this.abandon()
+      return false
+    }
+    this.open()
+    return true
   }
 
   /** Lets the host calls through and returns the evaluation's result. */
