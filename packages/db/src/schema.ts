@@ -299,6 +299,7 @@ export type RunLog = Selectable<RunLogTable>
 export type NewRunLog = Insertable<RunLogTable>
 export type Mutation = Selectable<MutationTable>
 export type NewMutation = Insertable<MutationTable>
+export type MutationUpdate = Updateable<MutationTable>
 export type HandlerState = Selectable<HandlerStateTable>
 export type Topic = Selectable<TopicTable>
 export type Event = Selectable<EventTable>

@@ -3,7 +3,7 @@
  * outcome. The ledger row is committed `in_flight` BEFORE the tool runs; its outcome is committed after.
  * No mutation is ever issued twice for one ledger row: a row found `in_flight` is reconciled, never re-sent.
  */
-import type { HandlerRun, Mutation } from '@ledgerflow/db'
+import type { HandlerRun, LedgerflowTx, Mutation, NewMutation, RunMove } from '@ledgerflow/db'
 import { readJsonColumn } from '@ledgerflow/db'
 import type { EngineContext } from '../context.js'
 import { type EngineError, InternalError, LogicError, serializeError, toEngineError } from '../errors.js'
@@ -57,8 +57,8 @@ export interface MutationCall {
 }
 
 /**
- * Performs the one mutation of a `mutate` evaluation: ledger `in_flight` (with the run at `mutating`) in one
- * transaction, the external call, then `applied` (run `mutated`) or `failed` in another. Returns the tool's result to
+ * Performs the one mutation of a `mutate` evaluation: ledger `in_flight` (with the run at `mutating`) in one atomic
+ * write, the external call, then `applied` (run `mutated`) or `failed` in another. Returns the tool's result to
  * the script, or throws the tool's classified error into the script.
  */
 export async function performMutation(ctx: EngineContext, call: MutationCall): Promise<unknown> {
@@ -72,31 +72,37 @@ export async function performMutation(ctx: EngineContext, call: MutationCall): P
   ctx.fault('run:before-checkpoint', site)
   const logs = buffer.takeLogs()
   const cost = buffer.takeCost()
-  const recorded = await ctx.db.transaction(async (tx) => {
-    if (!(await tx.runs.transition(run.id, { phase: 'prepared', status: 'active' }, { phase: 'mutating' }))) return false
-    await tx.mutations.insert({
-      id: mutationId,
-      handler_run_id: run.id,
-      workflow_id: run.workflow_id,
-      tool_namespace: tool.namespace,
-      tool_method: tool.name,
-      params: JSON.stringify(input ?? null),
-      idempotency_key: key,
-      status: 'in_flight',
-      result: null,
-      error: null,
-      error_type: null,
-      ui_title: call.uiTitle ?? safeTitle(tool, input),
-      next_reconcile_at: null,
-      resolved_by: null,
-      resolved_at: null,
-      created_at: now,
-      updated_at: now,
-    })
-    await tx.logs.append(run.id, logs, { maxLines: ctx.config.maxLogLinesPerRun })
-    await tx.runs.addCost(run.id, cost)
-    return true
-  })
+  const row: NewMutation = {
+    id: mutationId,
+    handler_run_id: run.id,
+    workflow_id: run.workflow_id,
+    tool_namespace: tool.namespace,
+    tool_method: tool.name,
+    params: JSON.stringify(input ?? null),
+    idempotency_key: key,
+    status: 'in_flight',
+    result: null,
+    error: null,
+    error_type: null,
+    ui_title: call.uiTitle ?? safeTitle(tool, input),
+    next_reconcile_at: null,
+    resolved_by: null,
+    resolved_at: null,
+    created_at: now,
+    updated_at: now,
+  }
+  const move: RunMove = { runId: run.id, from: { phase: 'prepared', status: 'active' }, to: { phase: 'mutating' } }
+  // The row and the run's move are one atomic write (one statement on PostgreSQL); with log lines or cost to keep,
+  // a transaction holds the three.
+  const recorded =
+    logs.length === 0 && cost === 0
+      ? await ctx.db.mutations.insertMoving(row, move)
+      : await ctx.db.transaction(async (tx) => {
+          if (!(await tx.mutations.insertMoving(row, move))) return false
+          await tx.logs.append(run.id, logs, { maxLines: ctx.config.maxLogLinesPerRun })
+          await tx.runs.addCost(run.id, cost)
+          return true
+        })
   if (!recorded) throw new InternalError(`run ${run.id} was moved by another worker; the mutation was not sent`, { code: 'run_moved' })
   run.phase = 'mutating'
   // CRASH WINDOW: the row is durably in_flight and the call may or may not happen: recovery reconciles.
@@ -171,13 +177,22 @@ async function commitOutcome(
   const logs = buffer.takeLogs()
   const cost = buffer.takeCost()
   const now = ctx.clock.now()
-  await ctx.db.transaction(async (tx) => {
-    const ok = await tx.mutations.transition(mutationId, ['in_flight'], { ...change, now })
-    if (!ok) throw new InternalError(`ledger row ${mutationId} is no longer in_flight`, { code: 'ledger_moved' })
-    if (phase) await tx.runs.transition(run.id, { phase: 'mutating', status: 'active' }, { phase, attempt: 1 })
-    await tx.logs.append(run.id, logs, { maxLines: ctx.config.maxLogLinesPerRun })
-    await tx.runs.addCost(run.id, cost)
-  })
+  // The row's change and the run's move are one atomic write (one statement on PostgreSQL); with log lines or cost
+  // to keep, a transaction holds them all.
+  const settle = (db: EngineContext['db'] | LedgerflowTx) =>
+    phase
+      ? db.mutations.transitionMoving(mutationId, ['in_flight'], { ...change, now }, { runId: run.id, from: { phase: 'mutating', status: 'active' }, to: { phase, attempt: 1 } })
+      : db.mutations.transition(mutationId, ['in_flight'], { ...change, now })
+  const moved = () => new InternalError(`ledger row ${mutationId} is no longer in_flight`, { code: 'ledger_moved' })
+  if (logs.length === 0 && cost === 0) {
+    if (!(await settle(ctx.db))) throw moved()
+  } else {
+    await ctx.db.transaction(async (tx) => {
+      if (!(await settle(tx))) throw moved()
+      await tx.logs.append(run.id, logs, { maxLines: ctx.config.maxLogLinesPerRun })
+      await tx.runs.addCost(run.id, cost)
+    })
+  }
   if (phase) {
     run.phase = phase
     run.attempt = 1

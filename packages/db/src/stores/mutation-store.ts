@@ -1,6 +1,7 @@
-import { type Executor, affected } from '../executor.js'
-import { prepareQuery } from '../prepared-query.js'
-import type { Mutation, MutationStatus, NewMutation } from '../schema.js'
+import { isSqlite } from '../dialects/detect.js'
+import { type Executor, affected, inTransaction } from '../executor.js'
+import { prepareQuery, preparedFamily } from '../prepared-query.js'
+import type { Mutation, MutationStatus, MutationUpdate, NewMutation, RunPhase, RunStatus } from '../schema.js'
 
 /** Fields a ledger transition may set. `status` is required; `updated_at` is the transition time. */
 export interface MutationChange {
@@ -15,6 +16,15 @@ export interface MutationChange {
   now: number
 }
 
+/** What a ledger write does to the mutation's run in the same atomic step: a compare-and-set of its phase. */
+export interface RunMove {
+  runId: string
+  /** The run's phase and status now; the move applies only if both still hold. */
+  from: { phase: RunPhase; status: RunStatus }
+  /** The run's new phase, and attempt when given. */
+  to: { phase: RunPhase; attempt?: number }
+}
+
 /** The mutation ledger. An `applied` row never changes: no transition starts from `applied`. */
 export interface MutationStore {
   insert(row: NewMutation): Promise<void>
@@ -24,6 +34,113 @@ export interface MutationStore {
   listByStatus(status: MutationStatus): Promise<Mutation[]>
   /** Compare-and-set on the status (`from` must not contain `applied`); returns whether it applied. */
   transition(id: string, from: readonly Exclude<MutationStatus, 'applied'>[], change: MutationChange): Promise<boolean>
+  /**
+   * Inserts a ledger row and moves its run, atomically: the row is written only if the run's move applies. Returns
+   * whether it did (false: nothing was written). One statement on PostgreSQL, a transaction on SQLite.
+   */
+  insertMoving(row: NewMutation, move: RunMove): Promise<boolean>
+  /**
+   * {@link transition}, and when it applies, the run's move in the same atomic step (which, like
+   * `runs.transition`, may itself not apply). Returns whether the ledger row changed (false: nothing was written).
+   * One statement on PostgreSQL, a transaction on SQLite.
+   */
+  transitionMoving(id: string, from: readonly Exclude<MutationStatus, 'applied'>[], change: MutationChange, move: RunMove): Promise<boolean>
+}
+
+/** Pure; the columns a ledger transition sets. */
+function changeColumns(change: MutationChange): MutationUpdate {
+  return {
+    status: change.status,
+    updated_at: change.now,
+    ...(change.result !== undefined ? { result: change.result } : {}),
+    ...(change.error !== undefined ? { error: change.error } : {}),
+    ...(change.errorType !== undefined ? { error_type: change.errorType } : {}),
+    ...(change.reconcileAttempts !== undefined ? { reconcile_attempts: change.reconcileAttempts } : {}),
+    ...(change.nextReconcileAt !== undefined ? { next_reconcile_at: change.nextReconcileAt } : {}),
+    ...(change.resolvedBy !== undefined ? { resolved_by: change.resolvedBy } : {}),
+    ...(change.resolvedAt !== undefined ? { resolved_at: change.resolvedAt } : {}),
+  }
+}
+
+/** Pure; the run columns a move sets. */
+function moveColumns(move: RunMove): { phase: RunPhase; attempt?: number } {
+  return move.to.attempt === undefined ? { phase: move.to.phase } : { phase: move.to.phase, attempt: move.to.attempt }
+}
+
+/** The run's compare-and-set UPDATE (SQLite, inside the store's transaction). */
+function moveRun(db: Executor, move: RunMove) {
+  return db
+    .updateTable('handler_runs')
+    .set(moveColumns(move))
+    .where('id', '=', move.runId)
+    .where('phase', '=', move.from.phase)
+    .where('status', '=', move.from.status)
+    .executeTakeFirst()
+}
+
+/** Pure; the columns of `row` that are set, and their values, in a stable order. */
+function definedEntries(row: object): Array<[string, unknown]> {
+  return Object.entries(row).filter(([, value]) => value !== undefined)
+}
+
+/** PostgreSQL statements by shape (the columns written), compiled once per dialect (see `prepareQuery`). */
+const insertMovingQueries = preparedFamily<{ id: string }>()
+const transitionMovingQueries = preparedFamily<{ n: number | string }>()
+
+/**
+ * PostgreSQL, one statement: the run's compare-and-set in a WITH, and the insert of the row selected from it, so the
+ * row exists only if the run moved. Arguments: the row's values, the run id, its phase and status, the new phase
+ * (and attempt).
+ */
+function insertMovingQuery(columns: readonly string[], withAttempt: boolean) {
+  const arity = columns.length + 4 + (withAttempt ? 1 : 0)
+  return insertMovingQueries.of(`${columns.join(',')}/${withAttempt}`, arity, (db, ...args) => {
+    const values = args.slice(0, columns.length)
+    const [runId, phase, status, toPhase, attempt] = args.slice(columns.length) as [string, RunPhase, RunStatus, RunPhase, number?]
+    return db
+      .with('moved', (qb) =>
+        qb
+          .updateTable('handler_runs')
+          .set(withAttempt ? { phase: toPhase, attempt: attempt! } : { phase: toPhase })
+          .where('id', '=', runId)
+          .where('phase', '=', phase)
+          .where('status', '=', status)
+          .returning('id'),
+      )
+      .insertInto('mutations')
+      .columns(columns as Array<keyof NewMutation & string>)
+      .expression((eb) => eb.selectFrom('moved').select(columns.map((column, i) => eb.val(values[i]).as(column))))
+      .returning('mutations.id')
+  })
+}
+
+/**
+ * PostgreSQL, one statement: the ledger row's compare-and-set and the run's, the run's guarded on the row's having
+ * moved; returns how many ledger rows moved. Arguments: the row's new values, its id, the statuses it may move from,
+ * the run id, its phase and status, the new phase (and attempt).
+ */
+function transitionMovingQuery(columns: readonly string[], fromCount: number, withAttempt: boolean) {
+  const arity = columns.length + 1 + fromCount + 4 + (withAttempt ? 1 : 0)
+  return transitionMovingQueries.of(`${columns.join(',')}/${fromCount}/${withAttempt}`, arity, (db, ...args) => {
+    const set = Object.fromEntries(columns.map((column, i) => [column, args[i]])) as MutationUpdate
+    const id = args[columns.length] as string
+    const from = args.slice(columns.length + 1, columns.length + 1 + fromCount) as MutationStatus[]
+    const [runId, phase, status, toPhase, attempt] = args.slice(columns.length + 1 + fromCount) as [string, RunPhase, RunStatus, RunPhase, number?]
+    return db
+      .with('ledger', (qb) => qb.updateTable('mutations').set(set).where('id', '=', id).where('status', 'in', from).returning('id'))
+      .with('run', (qb) =>
+        qb
+          .updateTable('handler_runs')
+          .set(withAttempt ? { phase: toPhase, attempt: attempt! } : { phase: toPhase })
+          .where('id', '=', runId)
+          .where('phase', '=', phase)
+          .where('status', '=', status)
+          .where((eb) => eb.exists(eb.selectFrom('ledger').select('ledger.id')))
+          .returning('handler_runs.id'),
+      )
+      .selectFrom('ledger')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+  })
 }
 
 /** Compiled once per dialect (see `prepareQuery`): every mutate phase looks its ledger row up. */
@@ -52,23 +169,45 @@ export function createMutationStore(db: Executor): MutationStore {
     async transition(id, from, change) {
       const allowed = from.filter((s) => (s as MutationStatus) !== 'applied')
       if (allowed.length === 0) return false
-      const result = await db
-        .updateTable('mutations')
-        .set({
-          status: change.status,
-          updated_at: change.now,
-          ...(change.result !== undefined ? { result: change.result } : {}),
-          ...(change.error !== undefined ? { error: change.error } : {}),
-          ...(change.errorType !== undefined ? { error_type: change.errorType } : {}),
-          ...(change.reconcileAttempts !== undefined ? { reconcile_attempts: change.reconcileAttempts } : {}),
-          ...(change.nextReconcileAt !== undefined ? { next_reconcile_at: change.nextReconcileAt } : {}),
-          ...(change.resolvedBy !== undefined ? { resolved_by: change.resolvedBy } : {}),
-          ...(change.resolvedAt !== undefined ? { resolved_at: change.resolvedAt } : {}),
-        })
-        .where('id', '=', id)
-        .where('status', 'in', allowed)
-        .executeTakeFirst()
+      const result = await db.updateTable('mutations').set(changeColumns(change)).where('id', '=', id).where('status', 'in', allowed).executeTakeFirst()
       return affected(result) === 1
+    },
+    async insertMoving(row, move) {
+      const run = [move.runId, move.from.phase, move.from.status, move.to.phase, ...(move.to.attempt === undefined ? [] : [move.to.attempt])]
+      if (!isSqlite(db)) {
+        const entries = definedEntries(row)
+        const query = insertMovingQuery(
+          entries.map(([column]) => column),
+          move.to.attempt !== undefined,
+        )
+        return (await query.first(db, ...entries.map(([, value]) => value), ...run)) !== undefined
+      }
+      return inTransaction(db, async (trx) => {
+        if (affected(await moveRun(trx, move)) !== 1) return false
+        await trx.insertInto('mutations').values(row).execute()
+        return true
+      })
+    },
+    async transitionMoving(id, from, change, move) {
+      const allowed = from.filter((s) => (s as MutationStatus) !== 'applied')
+      if (allowed.length === 0) return false
+      if (!isSqlite(db)) {
+        const entries = definedEntries(changeColumns(change))
+        const query = transitionMovingQuery(
+          entries.map(([column]) => column),
+          allowed.length,
+          move.to.attempt !== undefined,
+        )
+        const run = [move.runId, move.from.phase, move.from.status, move.to.phase, ...(move.to.attempt === undefined ? [] : [move.to.attempt])]
+        const row = await query.first(db, ...entries.map(([, value]) => value), id, ...allowed, ...run)
+        return Number(row?.n ?? 0) === 1
+      }
+      return inTransaction(db, async (trx) => {
+        const result = await trx.updateTable('mutations').set(changeColumns(change)).where('id', '=', id).where('status', 'in', allowed).executeTakeFirst()
+        if (affected(result) !== 1) return false
+        await moveRun(trx, move)
+        return true
+      })
     },
   }
 }
