@@ -193,6 +193,19 @@ function reserveQuery(db: Executor, ...args: unknown[]) {
     )
 }
 
+/**
+ * Reserves one event by its message id if it is pending (arguments: workflow, topic, message id, run, now): one
+ * statement, which changes one row or none. Compiled once per dialect.
+ */
+const reserveOne = prepareQuery(5, (db, workflowId: string, topic: string, messageId: string, runId: string, now: number) =>
+  db
+    .updateTable('events')
+    .set({ status: 'reserved', reserved_by_run_id: runId, updated_at: now })
+    .where('topic_id', '=', topicIdOf(db, workflowId, topic))
+    .where('message_id', '=', messageId)
+    .where('status', '=', 'pending'),
+)
+
 /** Creates the {@link EventStore} over `db`. */
 export function createEventStore(db: Executor): EventStore {
   async function topicId(exec: Executor, workflowId: string, name: string): Promise<string | undefined> {
@@ -271,7 +284,13 @@ export function createEventStore(db: Executor): EventStore {
         .orderBy('sequence')
         .execute()
     },
-    reserve(workflowId, runId, reservations, now) {
+    async reserve(workflowId, runId, reservations, now) {
+      // The common case, one event: one statement, which reserves it or changes nothing. When it changes nothing, the
+      // checks below say why (or reserve it, if it became pending meanwhile).
+      const asked = reservations.filter((r) => r.ids.length > 0)
+      if (asked.length === 1 && new Set(asked[0]!.ids).size === 1) {
+        if ((await reserveOne.affected(db, workflowId, asked[0]!.topic, asked[0]!.ids[0]!, runId, now)) === 1) return 1
+      }
       // All or nothing, even inside a caller's transaction that catches the rejection and goes on: every topic is
       // checked before anything is written. The rows checked are locked (FOR UPDATE on PostgreSQL; SQLite's write
       // transaction already excludes everyone), so no concurrent reservation can take one between check and write.
