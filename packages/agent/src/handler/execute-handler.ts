@@ -15,7 +15,7 @@ import type { HandlerAccess } from '../tools/phase-gate.js'
 import { checkpoint } from './checkpoint.js'
 import { type PhaseEvaluation, evaluatePhase } from './evaluate.js'
 import { HeadStart, type HeadStartKey } from './head-start.js'
-import { ledgerView, observeReconcile, performMutation } from './mutation.js'
+import { ledgerView, observeReconcile, performMutation, takeWrittenLedger } from './mutation.js'
 import { PhaseBuffer } from './phase-buffer.js'
 import {
   type Decision,
@@ -392,7 +392,8 @@ async function mutateTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScr
   const buffer = started.buffer
   // Only a mutation call of this evaluation can have written the run's ledger row: a run at `prepared` has none (the
   // row and the move to `mutating` commit together), so a mutate that called no tool needs no lookup.
-  const ledger = started.mutationAttempted ? await ctx.db.mutations.getByRun(run.id) : undefined
+  // The row the mutation call wrote, as written; read back only when its last write failed.
+  const ledger = started.mutationAttempted ? (takeWrittenLedger(run) ?? (await ctx.db.mutations.getByRun(run.id))) : undefined
   const after = mutateOutcome(view(run), ledger ? ledgerView(ledger) : undefined, result, policy(ctx))
   const follower = started.takeFollower()
   if (after.kind !== 'next') follower?.abandon()

@@ -4,7 +4,7 @@
  * No mutation is ever issued twice for one ledger row: a row found `in_flight` is reconciled, never re-sent.
  */
 import type { HandlerRun, LedgerflowTx, Mutation, NewMutation, RunMove } from '@ledgerflow/db'
-import { readJsonColumn } from '@ledgerflow/db'
+import { changedMutation, insertedMutation, readJsonColumn } from '@ledgerflow/db'
 import type { EngineContext } from '../context.js'
 import { type EngineError, InternalError, LogicError, serializeError, toEngineError } from '../errors.js'
 import { rethrowCrash } from '../faults.js'
@@ -47,6 +47,19 @@ function toJsonText(value: unknown): string | null {
   }
 }
 
+/**
+ * The ledger row each run's mutation last wrote, as written: the turn after `mutate` takes it instead of reading it
+ * back. Cleared before every write and set only after it committed, so a failed write leaves nothing here.
+ */
+const written = new WeakMap<HandlerRun, Mutation>()
+
+/** Takes the ledger row `run`'s mutation last wrote (undefined when its last write failed, or none was made). */
+export function takeWrittenLedger(run: HandlerRun): Mutation | undefined {
+  const row = written.get(run)
+  written.delete(run)
+  return row
+}
+
 /** Options of {@link performMutation}. */
 export interface MutationCall {
   run: HandlerRun
@@ -70,6 +83,7 @@ export async function performMutation(ctx: EngineContext, call: MutationCall): P
 
   // CRASH WINDOW: before this commit nothing is recorded and nothing was sent; recovery re-runs mutate.
   ctx.fault('run:before-checkpoint', site)
+  written.delete(run)
   const logs = buffer.takeLogs()
   const cost = buffer.takeCost()
   const row: NewMutation = {
@@ -105,6 +119,8 @@ export async function performMutation(ctx: EngineContext, call: MutationCall): P
         })
   if (!recorded) throw new InternalError(`run ${run.id} was moved by another worker; the mutation was not sent`, { code: 'run_moved' })
   run.phase = 'mutating'
+  const inFlight = insertedMutation(row)
+  written.set(run, inFlight)
   // CRASH WINDOW: the row is durably in_flight and the call may or may not happen: recovery reconciles.
   ctx.fault('mutation:after-in-flight', site)
   ctx.events.emit('run:phase', { runId: run.id, workflowId: run.workflow_id, phase: 'mutating', status: 'active' })
@@ -141,7 +157,7 @@ export async function performMutation(ctx: EngineContext, call: MutationCall): P
       else outputError = new LogicError(`Invalid output from ${tool.id}: ${formatIssues(parsed.error)}`, { code: 'invalid_tool_output' })
     }
     const resultJson = toJsonText(value)
-    await commitOutcome(ctx, run, mutationId, buffer, { status: 'applied', result: resultJson }, 'mutated')
+    await commitOutcome(ctx, run, inFlight, buffer, { status: 'applied', result: resultJson }, 'mutated')
     ctx.events.emit('mutation:applied', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
     if (outputError) throw outputError
     return value
@@ -149,11 +165,11 @@ export async function performMutation(ctx: EngineContext, call: MutationCall): P
 
   const errorJson = JSON.stringify(serializeError(failure))
   if (failure.notApplied) {
-    await commitOutcome(ctx, run, mutationId, buffer, { status: 'failed', error: errorJson, errorType: failure.type }, undefined)
+    await commitOutcome(ctx, run, inFlight, buffer, { status: 'failed', error: errorJson, errorType: failure.type }, undefined)
     ctx.events.emit('mutation:failed', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id, error: failure.message })
   } else {
     // Unknown outcome: the row stays in_flight (with the error recorded) and is reconciled after the evaluation.
-    await commitOutcome(ctx, run, mutationId, buffer, { status: 'in_flight', error: errorJson, errorType: failure.type }, undefined)
+    await commitOutcome(ctx, run, inFlight, buffer, { status: 'in_flight', error: errorJson, errorType: failure.type }, undefined)
   }
   throw failure
 }
@@ -169,20 +185,23 @@ function safeTitle(tool: Tool, input: unknown): string | null {
 async function commitOutcome(
   ctx: EngineContext,
   run: HandlerRun,
-  mutationId: string,
+  ledger: Mutation,
   buffer: PhaseBuffer,
-  change: { status: 'applied' | 'failed' | 'in_flight'; result?: string | null; error?: string; errorType?: Mutation['error_type'] },
+  outcome: { status: 'applied' | 'failed' | 'in_flight'; result?: string | null; error?: string; errorType?: Mutation['error_type'] },
   phase: 'mutated' | undefined,
 ): Promise<void> {
+  const mutationId = ledger.id
+  written.delete(run)
   const logs = buffer.takeLogs()
   const cost = buffer.takeCost()
   const now = ctx.clock.now()
+  const change = { ...outcome, now }
   // The row's change and the run's move are one atomic write (one statement on PostgreSQL); with log lines or cost
   // to keep, a transaction holds them all.
   const settle = (db: EngineContext['db'] | LedgerflowTx) =>
     phase
-      ? db.mutations.transitionMoving(mutationId, ['in_flight'], { ...change, now }, { runId: run.id, from: { phase: 'mutating', status: 'active' }, to: { phase, attempt: 1 } })
-      : db.mutations.transition(mutationId, ['in_flight'], { ...change, now })
+      ? db.mutations.transitionMoving(mutationId, ['in_flight'], change, { runId: run.id, from: { phase: 'mutating', status: 'active' }, to: { phase, attempt: 1 } })
+      : db.mutations.transition(mutationId, ['in_flight'], change)
   const moved = () => new InternalError(`ledger row ${mutationId} is no longer in_flight`, { code: 'ledger_moved' })
   if (logs.length === 0 && cost === 0) {
     if (!(await settle(ctx.db))) throw moved()
@@ -193,6 +212,7 @@ async function commitOutcome(
       await tx.runs.addCost(run.id, cost)
     })
   }
+  written.set(run, changedMutation(ledger, change))
   if (phase) {
     run.phase = phase
     run.attempt = 1

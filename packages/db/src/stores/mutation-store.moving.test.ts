@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest'
-import type { RunMove } from '../index.js'
+import { type RunMove, changedMutation, insertedMutation } from '../index.js'
 import { defineStoreSuite } from '../test-helpers/backends.js'
 import { NOW, mutationRow, seedWorld } from '../test-helpers/seed.js'
 
@@ -73,5 +73,26 @@ defineStoreSuite('mutation store: ledger writes that move the run', (env) => {
     ).rejects.toThrow('stop')
     expect(await db.mutations.get('m1')).toBeUndefined()
     expect(await db.runs.get(w.runId)).toMatchObject({ phase: 'prepared' })
+  })
+
+  it('knows the rows it wrote: insertedMutation and changedMutation equal the rows read back', async () => {
+    const { db } = env()
+    const w = await seedWorld(db)
+    await db.runs.transition(w.runId, {}, { phase: 'prepared' })
+    const full = mutationRow(w, 'm1', { status: 'in_flight', ui_title: 'Send to Alice', next_reconcile_at: null, resolved_at: null })
+    expect(await db.mutations.insertMoving(full, toMutating(w.runId))).toBe(true)
+    const inserted = insertedMutation(full)
+    expect(await db.mutations.get('m1')).toEqual(inserted)
+    const change = { status: 'applied' as const, result: '{"ok":true}', now: NOW + 9 }
+    expect(await db.mutations.transitionMoving('m1', ['in_flight'], change, toMutated(w.runId))).toBe(true)
+    expect(await db.mutations.get('m1')).toEqual(changedMutation(inserted, change))
+    // A row that leaves optional columns out reads back with their defaults.
+    const w2 = await seedWorld(db, 'wf-2')
+    const { result: _r, error: _e, error_type: _t, ui_title: _u, next_reconcile_at: _n, resolved_by: _b, resolved_at: _a, ...sparse } = mutationRow(w2, 'm2')
+    await db.mutations.insert(sparse)
+    expect(await db.mutations.get('m2')).toEqual(insertedMutation(sparse))
+    const failed = { status: 'failed' as const, error: '{"message":"no"}', errorType: 'logic' as const, now: NOW + 3 }
+    expect(await db.mutations.transition('m2', ['pending'], failed)).toBe(true)
+    expect(await db.mutations.get('m2')).toEqual(changedMutation(insertedMutation(sparse), failed))
   })
 })

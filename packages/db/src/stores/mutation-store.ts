@@ -47,6 +47,32 @@ export interface MutationStore {
   transitionMoving(id: string, from: readonly Exclude<MutationStatus, 'applied'>[], change: MutationChange, move: RunMove): Promise<boolean>
 }
 
+/**
+ * Pure; the row a read returns after `row` was inserted: its values, and the defaults of the columns it left out.
+ * A store test compares it with the row read back, on both dialects.
+ */
+export function insertedMutation(row: NewMutation): Mutation {
+  const given = Object.fromEntries(Object.entries(row).filter(([, value]) => value !== undefined))
+  return { ...MUTATION_DEFAULTS, ...given } as Mutation
+}
+
+/** Pure; `row` after a transition with `change` applied to it (the same columns `transition` sets). */
+export function changedMutation(row: Mutation, change: MutationChange): Mutation {
+  return { ...row, ...changeColumns(change) } as Mutation
+}
+
+/** Defaults of the ledger columns a new row may leave out (see the initial migration). */
+const MUTATION_DEFAULTS = {
+  result: null,
+  error: null,
+  error_type: null,
+  ui_title: null,
+  reconcile_attempts: 0,
+  next_reconcile_at: null,
+  resolved_by: null,
+  resolved_at: null,
+} as const
+
 /** Pure; the columns a ledger transition sets. */
 function changeColumns(change: MutationChange): MutationUpdate {
   return {
