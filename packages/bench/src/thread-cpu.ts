@@ -6,8 +6,9 @@
  * rest (V8's garbage collector and compiler threads, libuv).
  *
  * Run (after `pnpm build`), e.g. to compare two builds of a package, alternating:
- *   node --expose-gc packages/bench/dist/thread-cpu.js [events] [warm-up events]
- * Prints one JSON line: events/s, CPU ms per event of the process and of each role.
+ *   node --expose-gc packages/bench/dist/thread-cpu.js [events] [warm-up events] [--no-head-start]
+ * Prints one JSON line: events/s, CPU ms per event of the process and of each role. `--no-head-start` turns the
+ * engine's `headStart` off, for A/B runs of one build.
  */
 import { readFileSync, readdirSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
@@ -40,9 +41,9 @@ export function perRole(before: Map<number, number>, after: Map<number, number>,
 }
 
 /** Runs the measurement and returns its figures. */
-export async function threadCpu(events: number, warmUp: number): Promise<Record<string, number>> {
+export async function threadCpu(events: number, warmUp: number, options: { headStart?: boolean } = {}): Promise<Record<string, number>> {
   const dir = tempDir()
-  const env = await openEnv(dir.file('thread-cpu.db'), { synchronous: 'FULL' })
+  const env = await openEnv(dir.file('thread-cpu.db'), { synchronous: 'FULL', engine: { config: { headStart: options.headStart ?? true } } })
   try {
     const warm = await env.engine.deployWorkflow({ title: 'warm-up', code: pipelineScript(warmUp) })
     await runPipelineSession(env, warm.workflowId, warmUp)
@@ -64,7 +65,9 @@ export async function threadCpu(events: number, warmUp: number): Promise<Record<
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const events = Number(process.argv[2] ?? 400)
-  const warmUp = Number(process.argv[3] ?? 60)
-  console.log(JSON.stringify(await threadCpu(events, warmUp)))
+  const args = process.argv.slice(2)
+  const numbers = args.filter((a) => !a.startsWith('--'))
+  const events = Number(numbers[0] ?? 400)
+  const warmUp = Number(numbers[1] ?? 60)
+  console.log(JSON.stringify(await threadCpu(events, warmUp, { headStart: !args.includes('--no-head-start') })))
 }
