@@ -390,12 +390,13 @@ async function evaluateInTurn(
 async function mutateTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, prepared: PrepareResult | undefined, ahead?: HeadStart): Promise<Turn> {
   const { started, result } = await evaluateInTurn(ctx, ahead, mutateEvaluation(ctx, run, script, info, prepared))
   const buffer = started.buffer
+  // `next`, started as soon as this result was known (only after a mutate that called no tool).
+  const follower = started.takeFollower()
   // Only a mutation call of this evaluation can have written the run's ledger row: a run at `prepared` has none (the
-  // row and the move to `mutating` commit together), so a mutate that called no tool needs no lookup.
-  // The row the mutation call wrote, as written; read back only when its last write failed.
+  // row and the move to `mutating` commit together), so a mutate that called no tool needs no lookup. After a call,
+  // the row as the call wrote it; read back only when its last write failed.
   const ledger = started.mutationAttempted ? (takeWrittenLedger(run) ?? (await ctx.db.mutations.getByRun(run.id))) : undefined
   const after = mutateOutcome(view(run), ledger ? ledgerView(ledger) : undefined, result, policy(ctx))
-  const follower = started.takeFollower()
   if (after.kind !== 'next') follower?.abandon()
   switch (after.kind) {
     case 'next':
