@@ -1,5 +1,5 @@
 import { isSqlite } from '../dialects/detect.js'
-import { type Executor, affected, inTransaction } from '../executor.js'
+import { type Executor, affected, inTransaction, withTransientRetry } from '../executor.js'
 import { prepareQuery, preparedFamily } from '../prepared-query.js'
 import type { Mutation, MutationStatus, MutationUpdate, NewMutation, RunPhase, RunStatus } from '../schema.js'
 
@@ -206,7 +206,7 @@ export function createMutationStore(db: Executor): MutationStore {
           entries.map(([column]) => column),
           move.to.attempt !== undefined,
         )
-        return (await query.first(db, ...entries.map(([, value]) => value), ...run)) !== undefined
+        return (await withTransientRetry(db, () => query.first(db, ...entries.map(([, value]) => value), ...run))) !== undefined
       }
       return inTransaction(db, async (trx) => {
         if (affected(await moveRun(trx, move)) !== 1) return false
@@ -225,7 +225,7 @@ export function createMutationStore(db: Executor): MutationStore {
           move.to.attempt !== undefined,
         )
         const run = [move.runId, move.from.phase, move.from.status, move.to.phase, ...(move.to.attempt === undefined ? [] : [move.to.attempt])]
-        const row = await query.first(db, ...entries.map(([, value]) => value), id, ...allowed, ...run)
+        const row = await withTransientRetry(db, () => query.first(db, ...entries.map(([, value]) => value), id, ...allowed, ...run))
         return Number(row?.n ?? 0) === 1
       }
       return inTransaction(db, async (trx) => {

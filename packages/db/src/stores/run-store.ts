@@ -1,7 +1,9 @@
 import { type Compilable, sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError } from '../errors.js'
-import { type Executor, inTransaction } from '../executor.js'
+import { createEventStore } from './event-store.js'
+import { createHandlerStateStore } from './handler-state-store.js'
+import { type Executor, inTransaction, withTransientRetry } from '../executor.js'
 import { type PreparedQuery, prepareQuery, preparedFamily } from '../prepared-query.js'
 import {
   type HandlerRun,
@@ -45,6 +47,21 @@ export interface RunStore {
   addCost(id: string, microdollars: number): Promise<void>
   /** The run that retried `id`, if any. */
   findRetryOf(id: string): Promise<HandlerRun | undefined>
+  /**
+   * A run's commit checkpoint in one atomic step: {@link transition} (from exactly this phase and status), and only
+   * if it applies, its reserved events consumed and its handler's new state stored. Returns whether it applied
+   * (false: nothing was written). One statement on PostgreSQL, a transaction on SQLite; composes into a caller's
+   * transaction.
+   */
+  commit(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunCommitEffects): Promise<boolean>
+}
+
+/** What {@link RunStore.commit} writes besides the run. */
+export interface RunCommitEffects {
+  /** When the run's reserved events become consumed. */
+  now: number
+  /** The handler's new state (JSON text); absent: the state stays as it is. */
+  state?: { workflowId: string; handlerName: string; state: string }
 }
 
 /** Defaults of the run columns a new row may leave out (see the initial migration). */
@@ -145,6 +162,52 @@ const consumerRunCount = prepareQuery(1, (db, sessionId: string) =>
     .where('handler_type', '=', 'consumer'),
 )
 
+/** PostgreSQL commit checkpoints by shape (the run columns set, whether a state is stored). */
+const commits = preparedFamily<{ moved: number | string }>()
+
+/**
+ * PostgreSQL, one statement (see {@link RunStore.commit}): the run's compare-and-set in a WITH, and the events'
+ * consumption and the state's upsert in WITHs that read its RETURNING, so they write only if the run moved. Arguments:
+ * the run id, its phase and status, the columns' values, now, then (with a state) the workflow, the handler and the
+ * state.
+ */
+function commitQuery(columns: readonly string[], withState: boolean): PreparedQuery<unknown[], { moved: number | string }> {
+  return commits.of(`${columns.join(',')}/${withState}`, 4 + columns.length + (withState ? 3 : 0), (db, ...args) => {
+    const [id, phase, status] = args as [string, RunPhase, RunStatus]
+    const set = rowOf(columns, args.slice(3, 3 + columns.length)) as HandlerRunUpdate
+    const now = args[3 + columns.length] as number
+    const [workflowId, handlerName, state] = args.slice(4 + columns.length) as [string, string, string]
+    const base = db
+      .with('moved', (qb) => qb.updateTable('handler_runs').set(set).where('id', '=', id).where('phase', '=', phase).where('status', '=', status).returning('id'))
+      .with('consumed', (qb) =>
+        qb
+          .updateTable('events')
+          .set({ status: 'consumed', updated_at: now })
+          .where('reserved_by_run_id', '=', (eb) => eb.selectFrom('moved').select('moved.id'))
+          .where('status', '=', 'reserved')
+          .returning('events.id'),
+      )
+    if (!withState) return base.selectFrom('moved').select((eb) => eb.fn.countAll<number>().as('moved'))
+    return base
+      .with('stored', (qb) =>
+          qb
+            .insertInto('handler_state')
+            .columns(['workflow_id', 'handler_name', 'state', 'updated_at', 'updated_by_run_id'])
+            .expression((eb) => eb.selectFrom('moved').select([eb.val(workflowId).as('workflow_id'), eb.val(handlerName).as('handler_name'), eb.val(state).as('state'), eb.val(now).as('updated_at'), 'moved.id as updated_by_run_id']))
+            .onConflict((oc) =>
+              oc.columns(['workflow_id', 'handler_name']).doUpdateSet((eb) => ({
+                state: eb.ref('excluded.state'),
+                updated_at: eb.ref('excluded.updated_at'),
+                updated_by_run_id: eb.ref('excluded.updated_by_run_id'),
+              })),
+            )
+            .returning('handler_state.workflow_id'),
+      )
+      .selectFrom('moved')
+      .select((eb) => eb.fn.countAll<number>().as('moved'))
+  })
+}
+
 /** Creates the {@link RunStore} over `db`. */
 export function createRunStore(db: Executor): RunStore {
   return {
@@ -225,6 +288,25 @@ export function createRunStore(db: Executor): RunStore {
     },
     findRetryOf(id) {
       return db.selectFrom('handler_runs').selectAll().where('retry_of', '=', id).executeTakeFirst()
+    },
+    async commit(id, guard, set, effects) {
+      if (!isSqlite(db)) {
+        const { columns, values } = definedColumns(set)
+        const state = effects.state ? [effects.state.workflowId, effects.state.handlerName, effects.state.state] : []
+        const query = commitQuery(columns, effects.state !== undefined)
+        const row = await withTransientRetry(db, () => query.first(db, id, guard.phase, guard.status, ...values, effects.now, ...state))
+        return Number(row?.moved ?? 0) === 1
+      }
+      return inTransaction(db, async (trx) => {
+        const runs = createRunStore(trx)
+        if (!(await runs.transition(id, guard, set))) return false
+        await createEventStore(trx).consume(id, effects.now)
+        if (effects.state) {
+          const { workflowId, handlerName, state } = effects.state
+          await createHandlerStateStore(trx).put({ workflowId, handlerName, state, runId: id, now: effects.now })
+        }
+        return true
+      })
     },
   }
 }

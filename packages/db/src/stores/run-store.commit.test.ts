@@ -1,0 +1,76 @@
+import { expect, it } from 'vitest'
+import { defineStoreSuite } from '../test-helpers/backends.js'
+import { NOW, TOPIC, publishEvents, seedRun, seedWorld } from '../test-helpers/seed.js'
+
+defineStoreSuite('run store: commit checkpoint', (env) => {
+  const committed = { phase: 'committed', status: 'committed', attempt: 1, retry_at: null, error: null, error_type: null, end_timestamp: NOW + 7, output_state: '{"n":2}' } as const
+
+  async function runWithEvents() {
+    const { db } = env()
+    const w = await seedWorld(db)
+    await publishEvents(db, w.workflowId, ['m1', 'm2', 'm3'])
+    await db.events.reserve(w.workflowId, w.runId, [{ topic: TOPIC, ids: ['m1', 'm2'] }], NOW + 1)
+    await db.runs.transition(w.runId, {}, { phase: 'emitting' })
+    await db.handlerState.put({ workflowId: w.workflowId, handlerName: 'reply', state: '{"n":1}', runId: null, now: NOW })
+    return { db, w }
+  }
+  const statuses = async (db: ReturnType<typeof env>['db'], workflowId: string) =>
+    Object.fromEntries((await db.events.listByWorkflow(workflowId)).map((e) => [e.message_id, [e.status, e.reserved_by_run_id, e.updated_at]]))
+
+  it('moves the run, consumes its reserved events and stores the state, all in one step', async () => {
+    const { db, w } = await runWithEvents()
+    const run = await db.runs.get(w.runId)
+    const state = { workflowId: w.workflowId, handlerName: run!.handler_name, state: '{"n":2}' }
+    expect(await db.runs.commit(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7, state })).toBe(true)
+    expect(await db.runs.get(w.runId)).toEqual({ ...run, ...committed })
+    expect(await statuses(db, w.workflowId)).toEqual({
+      m1: ['consumed', w.runId, NOW + 7],
+      m2: ['consumed', w.runId, NOW + 7],
+      m3: ['pending', null, NOW],
+    })
+    expect(await db.handlerState.get(w.workflowId, run!.handler_name)).toMatchObject({ state: '{"n":2}', updated_at: NOW + 7, updated_by_run_id: w.runId })
+  })
+
+  it('keeps the state as it is when none is given', async () => {
+    const { db, w } = await runWithEvents()
+    const run = await db.runs.get(w.runId)
+    await db.handlerState.put({ workflowId: w.workflowId, handlerName: run!.handler_name, state: '{"n":1}', runId: null, now: NOW })
+    expect(await db.runs.commit(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 })).toBe(true)
+    expect(await db.handlerState.get(w.workflowId, run!.handler_name)).toMatchObject({ state: '{"n":1}', updated_at: NOW, updated_by_run_id: null })
+    expect((await statuses(db, w.workflowId)).m1).toEqual(['consumed', w.runId, NOW + 7])
+  })
+
+  it('writes nothing when the run moved: the run, its events and the state are left as they are', async () => {
+    const { db, w } = await runWithEvents()
+    await db.runs.transition(w.runId, {}, { status: 'paused' })
+    const run = await db.runs.get(w.runId)
+    const before = await statuses(db, w.workflowId)
+    const state = { workflowId: w.workflowId, handlerName: run!.handler_name, state: '{"n":2}' }
+    expect(await db.runs.commit(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7, state })).toBe(false)
+    expect(await db.runs.get(w.runId)).toEqual(run)
+    expect(await statuses(db, w.workflowId)).toEqual(before)
+    expect((await db.handlerState.get(w.workflowId, run!.handler_name))?.state ?? null).not.toBe('{"n":2}')
+  })
+
+  it('consumes only the events this run holds', async () => {
+    const { db, w } = await runWithEvents()
+    const other = await seedRun(db, w, 'wf-1-run-2', { status: 'committed', phase: 'committed', end_timestamp: NOW, ordinal: 2 })
+    await db.events.reserve(w.workflowId, other, [{ topic: TOPIC, ids: ['m3'] }], NOW + 2)
+    expect(await db.runs.commit(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 })).toBe(true)
+    expect((await statuses(db, w.workflowId)).m3).toEqual(['reserved', other, NOW + 2])
+  })
+
+  it('composes into a caller transaction: a rollback undoes all of it', async () => {
+    const { db, w } = await runWithEvents()
+    const run = await db.runs.get(w.runId)
+    const before = await statuses(db, w.workflowId)
+    await expect(
+      db.transaction(async (tx) => {
+        expect(await tx.runs.commit(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 })).toBe(true)
+        throw new Error('stop')
+      }),
+    ).rejects.toThrow('stop')
+    expect(await db.runs.get(w.runId)).toEqual(run)
+    expect(await statuses(db, w.workflowId)).toEqual(before)
+  })
+})
