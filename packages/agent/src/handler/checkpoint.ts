@@ -50,28 +50,51 @@ export function patchToUpdate(patch: RunPatch, now: number): HandlerRunUpdate {
 class RunMoved extends Error {}
 
 /**
- * The commonest commit checkpoint (a `next` that published nothing, consuming the run's events and maybe storing a
- * state, with no log line or cost to write) on PostgreSQL, as `runs.commit`'s arguments; undefined for any other.
+ * The two commonest checkpoints of a consumer run on PostgreSQL, as one statement each, when there is no log line,
+ * cost or publish to write with them: `prepared` (at most one event reserved, the wake-up row) through
+ * `runs.prepare`, and `committed` (the run's events consumed, maybe a state) through `runs.commit`. Undefined for
+ * any other checkpoint, which takes the transaction.
  */
-function oneStatementCommit(
+function oneStatement(
   ctx: EngineContext,
   run: HandlerRun,
   decision: Decision,
   buffers: readonly PhaseBuffer[],
   logs: readonly LogLine[],
   cost: number,
-): { state?: { workflowId: string; handlerName: string; state: string } } | undefined {
+  now: number,
+): ((update: HandlerRunUpdate) => Promise<'applied' | 'moved' | 'refused'>) | undefined {
   if (ctx.db.dialect !== 'postgres' || logs.length > 0 || cost !== 0 || buffers.some((b) => b.publishes.length > 0)) return undefined
-  if (decision.patch.status !== 'committed') return undefined
-  let consumes = false
-  let state: string | undefined
-  for (const effect of decision.effects) {
-    if (effect.type === 'events' && effect.action === 'consume') consumes = true
-    else if (effect.type === 'state') state = effect.state
-    else if (effect.type !== 'publish') return undefined
+  const guard = { phase: run.phase, status: run.status }
+  const { patch, effects } = decision
+  if (patch.phase === 'prepared' && patch.status === undefined) {
+    let reserve: { topic: string; messageId: string } | undefined
+    let wakeup: { idleAfterSequence: number | null; wakeAt: number | null } | undefined
+    for (const effect of effects) {
+      if (effect.type === 'wakeup') wakeup = { idleAfterSequence: effect.idleAfterSequence, wakeAt: effect.wakeAt }
+      else if (effect.type === 'reserve') {
+        const asked = effect.reservations.filter((r) => r.ids.length > 0)
+        if (asked.length !== 1 || new Set(asked[0]!.ids).size !== 1) return undefined
+        reserve = { topic: asked[0]!.topic, messageId: asked[0]!.ids[0]! }
+      } else return undefined
+    }
+    if (!wakeup) return undefined
+    const effectsOf = { workflowId: run.workflow_id, consumerName: run.handler_name, now, wakeup, ...(reserve ? { reserve } : {}) }
+    return (update) => ctx.db.runs.prepare(run.id, guard, update, effectsOf)
   }
-  if (!consumes) return undefined
-  return state === undefined ? {} : { state: { workflowId: run.workflow_id, handlerName: run.handler_name, state } }
+  if (patch.status === 'committed') {
+    let consumes = false
+    let state: string | undefined
+    for (const effect of effects) {
+      if (effect.type === 'events' && effect.action === 'consume') consumes = true
+      else if (effect.type === 'state') state = effect.state
+      else if (effect.type !== 'publish') return undefined
+    }
+    if (!consumes) return undefined
+    const effectsOf = { now, ...(state === undefined ? {} : { state: { workflowId: run.workflow_id, handlerName: run.handler_name, state } }) }
+    return async (update) => ((await ctx.db.runs.commit(run.id, guard, update, effectsOf)) ? 'applied' : 'moved')
+  }
+  return undefined
 }
 
 /** Writes a decision in one transaction. Crash windows: before the commit nothing is written; after it, all is. */
@@ -88,12 +111,13 @@ export async function checkpoint(ctx: EngineContext, input: CheckpointInput): Pr
 
   // CRASH WINDOW: a crash here loses only this checkpoint; the run resumes from its previous phase.
   ctx.fault('run:before-checkpoint', site)
-  const commit = oneStatementCommit(ctx, run, decision, buffers, logs, cost)
+  const single = oneStatement(ctx, run, decision, buffers, logs, cost, now)
   try {
-    if (commit) {
-      // The same writes as below, as one statement on PostgreSQL (a round trip instead of five).
-      if (!(await ctx.db.runs.commit(run.id, { phase: run.phase, status: run.status }, update, { now, ...commit }))) throw new RunMoved()
-    } else {
+    // The same writes as the transaction below, as one statement on PostgreSQL (a round trip instead of five). A
+    // refused reservation writes nothing; the transaction then runs, to say why (or to reserve, if it can now).
+    const outcome = single ? await single(update) : 'no single statement'
+    if (outcome === 'moved') throw new RunMoved()
+    if (outcome !== 'applied') {
       await ctx.db.transaction(async (tx) => {
         // The callback may run again after a deadlock (PostgreSQL): start each attempt from a clean result, and keep
         // everything that is not database work (engine events) until after the commit.

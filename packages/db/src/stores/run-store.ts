@@ -1,9 +1,10 @@
 import { type Compilable, sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError } from '../errors.js'
+import { createConsumerWakeupStore } from './consumer-wakeup-store.js'
 import { createEventStore } from './event-store.js'
 import { createHandlerStateStore } from './handler-state-store.js'
-import { type Executor, inTransaction, withTransientRetry } from '../executor.js'
+import { type Executor, affected, inTransaction, withTransientRetry } from '../executor.js'
 import { type PreparedQuery, prepareQuery, preparedFamily } from '../prepared-query.js'
 import {
   type HandlerRun,
@@ -54,6 +55,25 @@ export interface RunStore {
    * transaction.
    */
   commit(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunCommitEffects): Promise<boolean>
+  /**
+   * A consumer run's prepared checkpoint in one atomic step: {@link transition} (from exactly this phase and status),
+   * the reservation of at most one event, and the consumer's wake-up row (with the workflow's sleep), all or nothing.
+   * Returns `applied`, `moved` (the run was not where the guard expects it) or `refused` (the event was not pending);
+   * after `moved` or `refused` nothing was written. One statement on PostgreSQL (the run's row locked first, so no
+   * part can apply without the others), a transaction on SQLite; composes into a caller's transaction.
+   */
+  prepare(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunPrepareEffects): Promise<'applied' | 'moved' | 'refused'>
+}
+
+/** What {@link RunStore.prepare} writes besides the run. */
+export interface RunPrepareEffects {
+  workflowId: string
+  consumerName: string
+  now: number
+  /** The one event to reserve for the run; absent: none. */
+  reserve?: { topic: string; messageId: string }
+  /** The consumer's wake-up row (`consumer_wakeups`). */
+  wakeup: { idleAfterSequence: number | null; wakeAt: number | null }
 }
 
 /** What {@link RunStore.commit} writes besides the run. */
@@ -208,6 +228,91 @@ function commitQuery(columns: readonly string[], withState: boolean): PreparedQu
   })
 }
 
+/** PostgreSQL prepared checkpoints by shape (the run columns set, whether an event is reserved). */
+const prepares = preparedFamily<{ locked: number | string; moved: number | string }>()
+
+/**
+ * PostgreSQL, one statement (see {@link RunStore.prepare}). The run's row is locked first (`FOR UPDATE`, re-checked
+ * after a wait), so the event's reservation and the run's move either both apply or, when the event is not pending,
+ * neither does; the wake-up row and the workflow's sleep follow the run's move. Arguments: the run id, its phase and
+ * status, the columns' values, now, the workflow, the consumer, the idle marker, the wake time, then (when reserving)
+ * the topic and the message id.
+ */
+function prepareCheckpointQuery(columns: readonly string[], reserving: boolean) {
+  return prepares.of(`${columns.join(',')}/${reserving}`, 8 + columns.length + (reserving ? 2 : 0), (db, ...args) => {
+    const [id, phase, status] = args as [string, RunPhase, RunStatus]
+    const set = rowOf(columns, args.slice(3, 3 + columns.length)) as HandlerRunUpdate
+    const [now, workflowId, consumerName, idleAfterSequence, wakeAt, topic, messageId] = args.slice(3 + columns.length) as [
+      number,
+      string,
+      string,
+      number | null,
+      number | null,
+      string,
+      string,
+    ]
+    const locked = db.with('locked', (qb) =>
+      qb.selectFrom('handler_runs').select('id').where('id', '=', id).where('phase', '=', phase).where('status', '=', status).forUpdate(),
+    )
+    // Reserving: the event's update, which changes a row only while the run is locked. Not reserving: the locked run
+    // itself, so the move below depends on it alone.
+    const reserved = locked.with('reserved', (qb) =>
+      reserving
+        ? qb
+            .updateTable('events')
+            .set({ status: 'reserved', reserved_by_run_id: id, updated_at: now })
+            .where('topic_id', '=', (eb) => eb.selectFrom('topics').select('topics.id').where('topics.workflow_id', '=', workflowId).where('topics.name', '=', topic))
+            .where('message_id', '=', messageId)
+            .where('status', '=', 'pending')
+            .where((eb) => eb.exists(eb.selectFrom('locked').select('locked.id')))
+            .returning('events.id')
+        : qb.selectFrom('locked').select('locked.id'),
+    )
+    return reserved
+      .with('moved', (qb) =>
+        qb
+          .updateTable('handler_runs')
+          .set(set)
+          .where('handler_runs.id', 'in', (eb) => eb.selectFrom('locked').select('locked.id'))
+          .where((eb) => eb.exists(eb.selectFrom('reserved').select('reserved.id')))
+          .returning('handler_runs.id'),
+      )
+      .with('woken', (qb) =>
+        qb
+          .insertInto('consumer_wakeups')
+          .columns(['workflow_id', 'consumer_name', 'idle_after_sequence', 'wake_at', 'updated_at'])
+          .expression((eb) =>
+            eb
+              .selectFrom('moved')
+              .select([eb.val(workflowId).as('workflow_id'), eb.val(consumerName).as('consumer_name'), eb.val(idleAfterSequence).as('idle_after_sequence'), eb.val(wakeAt).as('wake_at'), eb.val(now).as('updated_at')]),
+          )
+          .onConflict((oc) =>
+            oc.columns(['workflow_id', 'consumer_name']).doUpdateSet((eb) => ({
+              idle_after_sequence: eb.ref('excluded.idle_after_sequence'),
+              wake_at: eb.ref('excluded.wake_at'),
+              updated_at: eb.ref('excluded.updated_at'),
+            })),
+          )
+          .returning('consumer_wakeups.workflow_id'),
+      )
+      .with('slept', (qb) =>
+        qb
+          .updateTable('workflows')
+          .set({
+            // The earliest wake-up over the other consumers' rows and the new value (the CTE's row is not visible here).
+            consumer_sleep_until: sql<number | null>`(select min(w) from (select wake_at as w from consumer_wakeups where workflow_id = ${workflowId} and consumer_name <> ${consumerName} union all select cast(${wakeAt} as bigint)) as x)`,
+          })
+          .where('workflows.id', '=', workflowId)
+          .where((eb) => eb.exists(eb.selectFrom('moved').select('moved.id')))
+          .returning('workflows.id'),
+      )
+      .selectNoFrom((eb) => [
+        eb.selectFrom('locked').select((s) => s.fn.countAll<number>().as('n')).as('locked'),
+        eb.selectFrom('moved').select((s) => s.fn.countAll<number>().as('n')).as('moved'),
+      ])
+  })
+}
+
 /** Creates the {@link RunStore} over `db`. */
 export function createRunStore(db: Executor): RunStore {
   return {
@@ -288,6 +393,44 @@ export function createRunStore(db: Executor): RunStore {
     },
     findRetryOf(id) {
       return db.selectFrom('handler_runs').selectAll().where('retry_of', '=', id).executeTakeFirst()
+    },
+    async prepare(id, guard, set, effects) {
+      const { workflowId, consumerName, now, reserve, wakeup } = effects
+      if (!isSqlite(db)) {
+        const { columns, values } = definedColumns(set)
+        const query = prepareCheckpointQuery(columns, reserve !== undefined)
+        const args = [id, guard.phase, guard.status, ...values, now, workflowId, consumerName, wakeup.idleAfterSequence, wakeup.wakeAt, ...(reserve ? [reserve.topic, reserve.messageId] : [])]
+        const row = await withTransientRetry(db, () => query.first(db, ...args))
+        if (Number(row?.locked ?? 0) !== 1) return 'moved'
+        return Number(row?.moved ?? 0) === 1 ? 'applied' : 'refused'
+      }
+      // SQLite: the reservation goes first, guarded by the run's phase and status, so a refusal is known before
+      // anything is written (also inside a caller's transaction, which a refusal must not leave half done). After it,
+      // this connection holds the write lock: nobody can move the run before the transition below.
+      return inTransaction(db, async (trx) => {
+        if (reserve) {
+          const reserved = await trx
+            .updateTable('events')
+            .set({ status: 'reserved', reserved_by_run_id: id, updated_at: now })
+            .where('topic_id', '=', (eb) => eb.selectFrom('topics').select('topics.id').where('topics.workflow_id', '=', workflowId).where('topics.name', '=', reserve.topic))
+            .where('message_id', '=', reserve.messageId)
+            .where('status', '=', 'pending')
+            .where((eb) =>
+              eb.exists(eb.selectFrom('handler_runs').select('handler_runs.id').where('handler_runs.id', '=', id).where('phase', '=', guard.phase).where('status', '=', guard.status)),
+            )
+            .executeTakeFirst()
+          if (affected(reserved) !== 1) {
+            const run = await trx.selectFrom('handler_runs').select('id').where('id', '=', id).where('phase', '=', guard.phase).where('status', '=', guard.status).executeTakeFirst()
+            return run ? 'refused' : 'moved'
+          }
+        }
+        if (!(await createRunStore(trx).transition(id, guard, set))) {
+          if (reserve) throw new Error(`run ${id} moved inside the write transaction that reserved its event`)
+          return 'moved'
+        }
+        await createConsumerWakeupStore(trx).set(workflowId, consumerName, { ...wakeup, now })
+        return 'applied' as const
+      })
     },
     async commit(id, guard, set, effects) {
       if (!isSqlite(db)) {
