@@ -177,6 +177,9 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
     case 'ledger':
       return ledgerTurn(ctx, run, script, info, prepared)
     case 'evaluate': {
+      // The handler's state, read while the workflow is (on PostgreSQL, one round trip for both): only producer and
+      // prepare take it, and only if the workflow turns out active.
+      const state = step.phase === 'producer' || step.phase === 'prepare' ? settled(loadState(ctx, run)) : undefined
       // An operator's pause (or archive) stops the run at this checkpoint; resume continues it from here.
       const workflow = await ctx.db.workflows.get(run.workflow_id)
       if (!workflow || workflow.status !== 'active') {
@@ -187,9 +190,9 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
       if (prepared && !prepared.ok) return decide(ctx, run, failure(view(run), prepared.error, 'after', run.phase, policy(ctx)))
       switch (step.phase) {
         case 'producer':
-          return producerTurn(ctx, run, script, info)
+          return producerTurn(ctx, run, script, info, state!)
         case 'prepare':
-          return prepareTurn(ctx, run, script, info, workflow.event_sequence)
+          return prepareTurn(ctx, run, script, info, workflow.event_sequence, state!)
         case 'mutate':
           return mutateTurn(ctx, run, script, info, prepared!.ok ? prepared!.value : undefined, ahead)
         case 'next':
@@ -232,6 +235,16 @@ function parsePrepared(runId: string, text: string | null): { ok: true; value: P
   }
 }
 
+/** A promise's outcome as a value: a read started early whose failure only matters if someone takes it. */
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown }
+
+function settled<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  )
+}
+
 async function loadState(ctx: EngineContext, run: HandlerRun): Promise<JsonValue> {
   const row = await ctx.db.handlerState.get(run.workflow_id, run.handler_name)
   if (!row || row.state === null) return null
@@ -250,15 +263,14 @@ function stateOf(ctx: EngineContext, run: HandlerRun, result: EvalResult): State
   return { ok: true, json }
 }
 
-async function producerTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo): Promise<Turn> {
+async function producerTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, loaded: Promise<Settled<JsonValue>>): Promise<Turn> {
   const buffer = new PhaseBuffer('executing', () => ctx.clock.now())
-  let state: JsonValue
-  try {
-    state = await loadState(ctx, run)
-  } catch (error) {
-    rethrowCrash(error)
-    return decide(ctx, run, failure(view(run), asFailure(error), 'before', 'executing', policy(ctx)), [buffer])
+  const read = await loaded
+  if (!read.ok) {
+    rethrowCrash(read.error)
+    return decide(ctx, run, failure(view(run), asFailure(read.error), 'before', 'executing', policy(ctx)), [buffer])
   }
+  const state = read.value
   const result = await evaluatePhase(ctx, { run: runRef(run), script, phase: 'producer', args: [state], access: info.access, buffer })
   const decision = producerOutcome(view(run), result, stateOf(ctx, run, result), policy(ctx))
   decision.patch.inputState = JSON.stringify(state)
@@ -269,15 +281,21 @@ function runRef(run: HandlerRun) {
   return { id: run.id, workflowId: run.workflow_id, handlerType: run.handler_type, handlerName: run.handler_name }
 }
 
-async function prepareTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, observedSequence: number): Promise<Turn> {
+async function prepareTurn(
+  ctx: EngineContext,
+  run: HandlerRun,
+  script: LoadedScript,
+  info: HandlerInfo,
+  observedSequence: number,
+  loaded: Promise<Settled<JsonValue>>,
+): Promise<Turn> {
   const buffer = new PhaseBuffer('preparing', () => ctx.clock.now())
-  let state: JsonValue
-  try {
-    state = await loadState(ctx, run)
-  } catch (error) {
-    rethrowCrash(error)
-    return decide(ctx, run, failure(view(run), asFailure(error), 'before', 'preparing', policy(ctx)), [buffer])
+  const read = await loaded
+  if (!read.ok) {
+    rethrowCrash(read.error)
+    return decide(ctx, run, failure(view(run), asFailure(read.error), 'before', 'preparing', policy(ctx)), [buffer])
   }
+  const state = read.value
   const result = await evaluatePhase(ctx, { run: runRef(run), script, phase: 'prepare', args: [state], access: info.access, buffer })
   const decision = prepareOutcome(view(run), result, info.access, observedSequence, policy(ctx))
   decision.patch.inputState = JSON.stringify(state)

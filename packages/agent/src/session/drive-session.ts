@@ -122,11 +122,22 @@ function stopFor(result: HandlerResult): Stop | undefined {
   }
 }
 
-/** Checks that may stop a session between runs: lease, worker stop, operator pause. */
+/** Checks that may stop a session between runs (lease, worker stop, operator pause), after a turn of the event loop. */
 async function between(ctx: EngineContext, session: Session, lease: LeaseKeeper): Promise<Stop | undefined> {
-  // Let the event loop turn: with evaluations on this thread a session is one long chain of promise callbacks, which
-  // would otherwise starve timers (tool timeouts), signal handlers (a graceful stop) and deferred sandbox clean-up.
-  await new Promise<void>((resolve) => setImmediate(resolve))
+  await turnEventLoop()
+  return checks(ctx, session, lease)
+}
+
+/**
+ * Lets the event loop turn: with evaluations on this thread a session is one long chain of promise callbacks, which
+ * would otherwise starve timers (tool timeouts), signal handlers (a graceful stop) and deferred sandbox clean-up.
+ */
+function turnEventLoop(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve))
+}
+
+/** The checks of {@link between}, without the turn of the event loop. */
+async function checks(ctx: EngineContext, session: Session, lease: LeaseKeeper): Promise<Stop | undefined> {
   if (!(await lease.check())) return { status: 'lost' }
   if (ctx.stopSignal.aborted) return { status: 'suspended', message: 'worker stopping' }
   const workflow = await ctx.db.workflows.get(session.workflow_id)
@@ -211,13 +222,15 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
   // counted again after a run that continued as a new run (a retry adds one the loop did not create).
   let consumerRuns: number | undefined
   for (;;) {
-    const stop = await between(ctx, session, lease)
+    await turnEventLoop()
+    // What the next pick needs, read while the session's checks run (on PostgreSQL, in parallel with the workflow's
+    // read); used only if the session goes on.
+    const reads = Promise.all([ctx.db.events.pendingBounds(session.workflow_id, topics), ctx.db.wakeups.list(session.workflow_id)])
+    reads.catch(() => {}) // awaited below; a failure only matters if the session goes on
+    const stop = await checks(ctx, session, lease)
     if (stop) return stopSession(ctx, session, stop)
     const now = ctx.clock.now()
-    const [bounds, wakeups] = await Promise.all([
-      ctx.db.events.pendingBounds(session.workflow_id, topics),
-      ctx.db.wakeups.list(session.workflow_id),
-    ])
+    const [bounds, wakeups] = await reads
     const next = pickConsumer(
       consumers,
       new Map(bounds.map((b) => [b.topic, b])),
