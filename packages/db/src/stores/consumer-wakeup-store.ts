@@ -40,6 +40,15 @@ const updateSleep = prepareQuery(1, (db, workflowId: string) =>
 )
 
 /**
+ * PostgreSQL: the workflow's sleep (its consumers' earliest wake-up) in a statement whose data-modifying CTE writes
+ * `consumerName`'s row: that row is not visible to the statement (one snapshot), so the expression takes the other
+ * consumers' rows plus the new value.
+ */
+export function sleepAfterWakeupWrite(workflowId: string, consumerName: string, wakeAt: number | null) {
+  return sql<number | null>`(select min(w) from (select wake_at as w from consumer_wakeups where workflow_id = ${workflowId} and consumer_name <> ${consumerName} union all select cast(${wakeAt} as bigint)) as x)`
+}
+
+/**
  * PostgreSQL, one round trip: the upsert runs as a data-modifying CTE. The UPDATE cannot see the CTE's row (one
  * snapshot), so the earliest wake-up is taken over the other consumers' rows plus the new value.
  */
@@ -49,9 +58,7 @@ const upsertAndUpdateSleep = prepareQuery(
     db
       .with('upserted', () => upsertWakeupQuery(db, workflowId, consumerName, idleAfterSequence, wakeAt, now).returning('workflow_id'))
       .updateTable('workflows')
-      .set({
-        consumer_sleep_until: sql<number | null>`(select min(w) from (select wake_at as w from consumer_wakeups where workflow_id = ${workflowId} and consumer_name <> ${consumerName} union all select cast(${wakeAt} as bigint)) as x)`,
-      })
+      .set({ consumer_sleep_until: sleepAfterWakeupWrite(workflowId, consumerName, wakeAt) })
       .where('id', '=', workflowId),
 )
 

@@ -194,17 +194,20 @@ function reserveQuery(db: Executor, ...args: unknown[]) {
 }
 
 /**
- * Reserves one event by its message id if it is pending (arguments: workflow, topic, message id, run, now): one
- * statement, which changes one row or none. Compiled once per dialect.
+ * The UPDATE that reserves one event by its message id for a run if it is pending: one statement, which changes one
+ * row or none. Callers may guard it further (`runs.prepare` does, on the run).
  */
-const reserveOne = prepareQuery(5, (db, workflowId: string, topic: string, messageId: string, runId: string, now: number) =>
-  db
+export function reservePendingEvent(db: Executor, workflowId: string, topic: string, messageId: string, runId: string, now: number) {
+  return db
     .updateTable('events')
     .set({ status: 'reserved', reserved_by_run_id: runId, updated_at: now })
     .where('topic_id', '=', topicIdOf(db, workflowId, topic))
     .where('message_id', '=', messageId)
-    .where('status', '=', 'pending'),
-)
+    .where('status', '=', 'pending')
+}
+
+/** {@link reservePendingEvent}, compiled once per dialect (arguments: workflow, topic, message id, run, now). */
+const reserveOne = prepareQuery(5, reservePendingEvent)
 
 /** Creates the {@link EventStore} over `db`. */
 export function createEventStore(db: Executor): EventStore {

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { type Executor, affected, inTransaction, withTransientRetry } from '../executor.js'
 import { prepareQuery, preparedFamily } from '../prepared-query.js'
@@ -93,7 +94,7 @@ function moveColumns(move: RunMove): { phase: RunPhase; attempt?: number } {
   return move.to.attempt === undefined ? { phase: move.to.phase } : { phase: move.to.phase, attempt: move.to.attempt }
 }
 
-/** The run's compare-and-set UPDATE (SQLite, inside the store's transaction). */
+/** The run's compare-and-set UPDATE: run on its own (SQLite, in the store's transaction) or in a WITH (PostgreSQL). */
 function moveRun(db: Executor, move: RunMove) {
   return db
     .updateTable('handler_runs')
@@ -101,7 +102,11 @@ function moveRun(db: Executor, move: RunMove) {
     .where('id', '=', move.runId)
     .where('phase', '=', move.from.phase)
     .where('status', '=', move.from.status)
-    .executeTakeFirst()
+}
+
+/** Pure; a {@link RunMove} of a compiled statement's arguments (the attempt only when it is set). */
+function moveOf(runId: string, phase: RunPhase, status: RunStatus, toPhase: RunPhase, attempt: number | undefined, withAttempt: boolean): RunMove {
+  return { runId, from: { phase, status }, to: withAttempt ? { phase: toPhase, attempt: attempt! } : { phase: toPhase } }
 }
 
 /** Pure; the columns of `row` that are set, and their values, in a stable order. */
@@ -124,15 +129,7 @@ function insertMovingQuery(columns: readonly string[], withAttempt: boolean) {
     const values = args.slice(0, columns.length)
     const [runId, phase, status, toPhase, attempt] = args.slice(columns.length) as [string, RunPhase, RunStatus, RunPhase, number?]
     return db
-      .with('moved', (qb) =>
-        qb
-          .updateTable('handler_runs')
-          .set(withAttempt ? { phase: toPhase, attempt: attempt! } : { phase: toPhase })
-          .where('id', '=', runId)
-          .where('phase', '=', phase)
-          .where('status', '=', status)
-          .returning('id'),
-      )
+      .with('moved', () => moveRun(db, moveOf(runId, phase, status, toPhase, attempt, withAttempt)).returning('id'))
       .insertInto('mutations')
       .columns(columns as Array<keyof NewMutation & string>)
       .expression((eb) => eb.selectFrom('moved').select(columns.map((column, i) => eb.val(values[i]).as(column))))
@@ -154,14 +151,9 @@ function transitionMovingQuery(columns: readonly string[], fromCount: number, wi
     const [runId, phase, status, toPhase, attempt] = args.slice(columns.length + 1 + fromCount) as [string, RunPhase, RunStatus, RunPhase, number?]
     return db
       .with('ledger', (qb) => qb.updateTable('mutations').set(set).where('id', '=', id).where('status', 'in', from).returning('id'))
-      .with('run', (qb) =>
-        qb
-          .updateTable('handler_runs')
-          .set(withAttempt ? { phase: toPhase, attempt: attempt! } : { phase: toPhase })
-          .where('id', '=', runId)
-          .where('phase', '=', phase)
-          .where('status', '=', status)
-          .where((eb) => eb.exists(eb.selectFrom('ledger').select('ledger.id')))
+      .with('run', () =>
+        moveRun(db, moveOf(runId, phase, status, toPhase, attempt, withAttempt))
+          .where(sql<boolean>`exists (select 1 from ledger)`)
           .returning('handler_runs.id'),
       )
       .selectFrom('ledger')
@@ -209,7 +201,7 @@ export function createMutationStore(db: Executor): MutationStore {
         return (await withTransientRetry(db, () => query.first(db, ...entries.map(([, value]) => value), ...run))) !== undefined
       }
       return inTransaction(db, async (trx) => {
-        if (affected(await moveRun(trx, move)) !== 1) return false
+        if (affected(await moveRun(trx, move).executeTakeFirst()) !== 1) return false
         await trx.insertInto('mutations').values(row).execute()
         return true
       })
@@ -231,7 +223,7 @@ export function createMutationStore(db: Executor): MutationStore {
       return inTransaction(db, async (trx) => {
         const result = await trx.updateTable('mutations').set(changeColumns(change)).where('id', '=', id).where('status', 'in', allowed).executeTakeFirst()
         if (affected(result) !== 1) return false
-        await moveRun(trx, move)
+        await moveRun(trx, move).executeTakeFirst()
         return true
       })
     },

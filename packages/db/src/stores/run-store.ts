@@ -1,8 +1,8 @@
 import { type Compilable, sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError } from '../errors.js'
-import { createConsumerWakeupStore } from './consumer-wakeup-store.js'
-import { createEventStore } from './event-store.js'
+import { createConsumerWakeupStore, sleepAfterWakeupWrite } from './consumer-wakeup-store.js'
+import { createEventStore, reservePendingEvent } from './event-store.js'
 import { createHandlerStateStore } from './handler-state-store.js'
 import { type Executor, affected, inTransaction, withTransientRetry } from '../executor.js'
 import { type PreparedQuery, prepareQuery, preparedFamily } from '../prepared-query.js'
@@ -258,13 +258,8 @@ function prepareCheckpointQuery(columns: readonly string[], reserving: boolean) 
     // itself, so the move below depends on it alone.
     const reserved = locked.with('reserved', (qb) =>
       reserving
-        ? qb
-            .updateTable('events')
-            .set({ status: 'reserved', reserved_by_run_id: id, updated_at: now })
-            .where('topic_id', '=', (eb) => eb.selectFrom('topics').select('topics.id').where('topics.workflow_id', '=', workflowId).where('topics.name', '=', topic))
-            .where('message_id', '=', messageId)
-            .where('status', '=', 'pending')
-            .where((eb) => eb.exists(eb.selectFrom('locked').select('locked.id')))
+        ? reservePendingEvent(db, workflowId, topic, messageId, id, now)
+            .where(sql<boolean>`exists (select 1 from locked)`)
             .returning('events.id')
         : qb.selectFrom('locked').select('locked.id'),
     )
@@ -298,10 +293,7 @@ function prepareCheckpointQuery(columns: readonly string[], reserving: boolean) 
       .with('slept', (qb) =>
         qb
           .updateTable('workflows')
-          .set({
-            // The earliest wake-up over the other consumers' rows and the new value (the CTE's row is not visible here).
-            consumer_sleep_until: sql<number | null>`(select min(w) from (select wake_at as w from consumer_wakeups where workflow_id = ${workflowId} and consumer_name <> ${consumerName} union all select cast(${wakeAt} as bigint)) as x)`,
-          })
+          .set({ consumer_sleep_until: sleepAfterWakeupWrite(workflowId, consumerName, wakeAt) })
           .where('workflows.id', '=', workflowId)
           .where((eb) => eb.exists(eb.selectFrom('moved').select('moved.id')))
           .returning('workflows.id'),
@@ -409,12 +401,7 @@ export function createRunStore(db: Executor): RunStore {
       // this connection holds the write lock: nobody can move the run before the transition below.
       return inTransaction(db, async (trx) => {
         if (reserve) {
-          const reserved = await trx
-            .updateTable('events')
-            .set({ status: 'reserved', reserved_by_run_id: id, updated_at: now })
-            .where('topic_id', '=', (eb) => eb.selectFrom('topics').select('topics.id').where('topics.workflow_id', '=', workflowId).where('topics.name', '=', reserve.topic))
-            .where('message_id', '=', reserve.messageId)
-            .where('status', '=', 'pending')
+          const reserved = await reservePendingEvent(trx, workflowId, reserve.topic, reserve.messageId, id, now)
             .where((eb) =>
               eb.exists(eb.selectFrom('handler_runs').select('handler_runs.id').where('handler_runs.id', '=', id).where('phase', '=', guard.phase).where('status', '=', guard.status)),
             )
