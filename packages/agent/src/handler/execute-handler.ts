@@ -224,12 +224,11 @@ function safePrepared(run: HandlerRun): { ok: true; value: PrepareResult } | { o
 
 /** A run's `prepare_result` column, read back as the later phases see it. */
 function parsePrepared(runId: string, text: string | null): { ok: true; value: PrepareResult } | { ok: false; error: FailureInfo } {
-  const run = { id: runId }
   try {
-    const json = readJsonColumn(text, { table: 'handler_runs', column: 'prepare_result', rowId: run.id })
+    const json = readJsonColumn(text, { table: 'handler_runs', column: 'prepare_result', rowId: runId })
     const parsed = prepareResultSchema.safeParse(json)
     if (parsed.success) return { ok: true, value: parsed.data }
-    return { ok: false, error: { message: `Corrupt prepare_result of run ${run.id}: ${formatIssues(parsed.error)}`, type: 'internal' } }
+    return { ok: false, error: { message: `Corrupt prepare_result of run ${runId}: ${formatIssues(parsed.error)}`, type: 'internal' } }
   } catch (error) {
     return { ok: false, error: asFailure(error) }
   }
@@ -327,17 +326,18 @@ function aheadOfPrepared(ctx: EngineContext, run: HandlerRun, script: LoadedScri
   const reservations = prepared.value.reservations.reduce((n, r) => n + r.ids.length, 0)
   // The attempt the run will have once the checkpoint applies (the key of the next turn).
   const attempt = patch.attempt ?? run.attempt
+  const ahead = (evaluation: PhaseEvaluation) => HeadStart.start(ctx, evaluation, keyOf(run, attempt, evaluation))
   if (reservations > 0 && info.hasMutate) {
-    const mutate = HeadStart.start(ctx, ...mutateEvaluation(ctx, run, script, info, prepared.value, attempt))
+    const mutate = ahead(mutateEvaluation(ctx, run, script, info, prepared.value))
     // A mutate that called no tool is followed by `next` with no mutation (`mutateOutcome`): start that one too.
     if (info.hasNext) {
       mutate.chain((result) =>
-        result.ok && !mutate.mutationAttempted ? HeadStart.start(ctx, ...nextEvaluation(ctx, run, script, info, prepared.value, { status: 'none' }, attempt)) : undefined,
+        result.ok && !mutate.mutationAttempted ? ahead(nextEvaluation(ctx, run, script, info, prepared.value, { status: 'none' })) : undefined,
       )
     }
     return mutate
   }
-  if (info.hasNext) return HeadStart.start(ctx, ...nextEvaluation(ctx, run, script, info, prepared.value, { status: 'none' }, attempt))
+  if (info.hasNext) return ahead(nextEvaluation(ctx, run, script, info, prepared.value, { status: 'none' }))
   return undefined
 }
 
@@ -355,8 +355,7 @@ function mutateEvaluation(
   script: LoadedScript,
   info: HandlerInfo,
   prepared: PrepareResult | undefined,
-  attempt = run.attempt,
-): [PhaseEvaluation, HeadStartKey] {
+): PhaseEvaluation {
   const buffer = new PhaseBuffer('mutating', () => ctx.clock.now())
   const uiTitle = typeof prepared?.ui?.title === 'string' ? prepared.ui.title : null
   const evaluation: PhaseEvaluation = {
@@ -368,7 +367,7 @@ function mutateEvaluation(
     buffer,
     mutation: (tool, input) => performMutation(ctx, { run, tool, input, buffer, uiTitle }),
   }
-  return [evaluation, keyOf(run, attempt, evaluation)]
+  return evaluation
 }
 
 /**
@@ -377,18 +376,12 @@ function mutateEvaluation(
  * milliseconds, or up to the 5 s busy timeout).
  */
 function maxWaitAhead(ctx: EngineContext): number {
-  let ms = maxWaits.get(ctx.config)
-  if (ms === undefined) {
-    try {
-      ms = resolveLimits(ctx.config.sandbox).wallTimeoutMs / 10
-    } catch {
-      ms = 0 // invalid limits: every evaluation reports them in its turn
-    }
-    maxWaits.set(ctx.config, ms)
+  try {
+    return resolveLimits(ctx.config.sandbox).wallTimeoutMs / 10
+  } catch {
+    return 0 // invalid limits: every evaluation reports them in its turn
   }
-  return ms
 }
-const maxWaits = new WeakMap<object, number>()
 
 /**
  * Takes the head start made for this evaluation, or starts it now, and waits for its result; either way its host
@@ -396,17 +389,20 @@ const maxWaits = new WeakMap<object, number>()
  */
 async function evaluateInTurn(
   ctx: EngineContext,
+  run: HandlerRun,
   ahead: HeadStart | undefined,
-  [evaluation, key]: [PhaseEvaluation, HeadStartKey],
+  evaluation: PhaseEvaluation,
 ): Promise<{ started: HeadStart; result: EvalResult }> {
-  if (ahead?.matches(key) && ahead.take(maxWaitAhead(ctx))) return { started: ahead, result: await ahead.open() }
+  // The key (the arguments as JSON) is built only when there is a head start to compare it with.
+  const taken = ahead?.matches(keyOf(run, run.attempt, evaluation)) ? ahead.take(maxWaitAhead(ctx)) : undefined
+  if (taken) return { started: ahead!, result: await taken }
   ahead?.abandon()
-  const started = HeadStart.now(ctx, evaluation, key)
+  const started = HeadStart.now(ctx, evaluation)
   return { started, result: await started.open() }
 }
 
 async function mutateTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, prepared: PrepareResult | undefined, ahead?: HeadStart): Promise<Turn> {
-  const { started, result } = await evaluateInTurn(ctx, ahead, mutateEvaluation(ctx, run, script, info, prepared))
+  const { started, result } = await evaluateInTurn(ctx, run, ahead, mutateEvaluation(ctx, run, script, info, prepared))
   const buffer = started.buffer
   // `next`, started as soon as this result was known (only after a mutate that called no tool).
   const follower = started.takeFollower()
@@ -486,7 +482,7 @@ async function nextTurn(
   let buffer = new PhaseBuffer('emitting', () => ctx.clock.now())
   let result: EvalResult = { ok: true, value: undefined }
   if (info.hasNext) {
-    const taken = await evaluateInTurn(ctx, ahead, nextEvaluation(ctx, run, script, info, prepared, mutation))
+    const taken = await evaluateInTurn(ctx, run, ahead, nextEvaluation(ctx, run, script, info, prepared, mutation))
     buffer = taken.started.buffer
     result = taken.result
   }
@@ -501,8 +497,7 @@ function nextEvaluation(
   info: HandlerInfo,
   prepared: PrepareResult | undefined,
   mutation: MutationResult,
-  attempt = run.attempt,
-): [PhaseEvaluation, HeadStartKey] {
+): PhaseEvaluation {
   const evaluation: PhaseEvaluation = {
     run: runRef(run),
     script,
@@ -511,5 +506,5 @@ function nextEvaluation(
     access: info.access,
     buffer: new PhaseBuffer('emitting', () => ctx.clock.now()),
   }
-  return [evaluation, keyOf(run, attempt, evaluation)]
+  return evaluation
 }

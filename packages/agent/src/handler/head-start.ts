@@ -32,7 +32,8 @@ export interface HeadStartKey {
  * ```ts
  * const ahead = HeadStart.start(ctx, { run, script, phase: 'mutate', args, access, buffer, mutation }, key)
  * await checkpoint(...) // the sandbox evaluates meanwhile
- * const result = ahead.matches(keyNow) && ahead.take(6_000) ? await ahead.open() : (ahead.abandon(), await evaluateAgain())
+ * const taken = ahead.matches(keyNow) ? ahead.take(6_000) : undefined
+ * const result = taken ? await taken : (ahead.abandon(), await HeadStart.now(ctx, evaluation).open())
  * ```
  */
 export class HeadStart {
@@ -46,16 +47,19 @@ export class HeadStart {
   #follower: HeadStart | undefined
 
   readonly #ctx: EngineContext
-  readonly #workflowId: string
+  readonly #run: PhaseEvaluation['run']
+  readonly #phase: PhaseEvaluation['phase']
 
+  /** `key`: what a turn compares to take it; absent for an evaluation started in its turn (no gate). */
   private constructor(
     ctx: EngineContext,
     evaluation: PhaseEvaluation,
-    readonly key: HeadStartKey,
-    ahead: boolean,
+    readonly key: HeadStartKey | undefined,
   ) {
     this.#ctx = ctx
-    this.#workflowId = evaluation.run.workflowId
+    this.#run = evaluation.run
+    this.#phase = evaluation.phase
+    const ahead = key !== undefined
     if (!ahead) this.#state = 'open'
     const gate = ahead
       ? new Promise<boolean>((resolve) => {
@@ -85,23 +89,25 @@ export class HeadStart {
 
   /** Starts `evaluation` with its host calls held until {@link open}. */
   static start(ctx: EngineContext, evaluation: PhaseEvaluation, key: HeadStartKey): HeadStart {
-    return new HeadStart(ctx, evaluation, key, true)
+    return new HeadStart(ctx, evaluation, key)
   }
 
   /** Starts `evaluation` with its host calls let through at once (an evaluation in its turn). */
-  static now(ctx: EngineContext, evaluation: PhaseEvaluation, key: HeadStartKey): HeadStart {
+  static now(ctx: EngineContext, evaluation: PhaseEvaluation): HeadStart {
     // Not ahead of anything: no gate, and no `evaluation:ahead` event.
-    return new HeadStart(ctx, evaluation, key, false)
+    return new HeadStart(ctx, evaluation, undefined)
   }
 
   /** Whether this evaluation is the one a turn with `key` would start. */
   matches(key: HeadStartKey): boolean {
+    const own = this.key
     return (
       this.#state === 'waiting' &&
-      this.key.runId === key.runId &&
-      this.key.attempt === key.attempt &&
-      this.key.phase === key.phase &&
-      this.key.args === key.args
+      own !== undefined &&
+      own.runId === key.runId &&
+      own.attempt === key.attempt &&
+      own.phase === key.phase &&
+      own.args === key.args
     )
   }
 
@@ -134,16 +140,15 @@ export class HeadStart {
   /**
    * Takes the evaluation for its turn unless it started more than `maxWaitMs` ago: the sandbox's wall-clock limit
    * counts from the start, so a long wait at the gate (a slow checkpoint) would eat into the phase's budget. Not
-   * taken, it is abandoned, and the turn evaluates afresh.
+   * taken, it is abandoned, and the turn evaluates afresh. Returns the result when taken.
    */
-  take(maxWaitMs: number): boolean {
-    if (this.#state !== 'waiting') return false
+  take(maxWaitMs: number): Promise<EvalResult> | undefined {
+    if (this.#state !== 'waiting') return undefined
     if (performance.now() - this.#startedAt > maxWaitMs) {
       this.abandon()
-      return false
+      return undefined
     }
-    this.open()
-    return true
+    return this.open()
   }
 
   /** Lets the host calls through and returns the evaluation's result. */
@@ -156,7 +161,7 @@ export class HeadStart {
   }
 
   #report(taken: boolean): void {
-    this.#ctx.events.emit('evaluation:ahead', { runId: this.key.runId, workflowId: this.#workflowId, phase: this.key.phase, taken })
+    this.#ctx.events.emit('evaluation:ahead', { runId: this.#run.id, workflowId: this.#run.workflowId, phase: this.#phase, taken })
   }
 
   /** Drops the evaluation: its host calls fail without running and it is aborted. No-op once opened. */
