@@ -61,6 +61,6 @@ export {
   type ResolutionResult,
   type ExternalEvent,
 } from './operator/operator-actions.js'
-export { findWork, type WorkItem, type WorkPlan } from './scheduler/find-work.js'
+export { findWork, shuffled, type FindWorkOptions, type WorkItem, type WorkPlan } from './scheduler/find-work.js'
 export { nextRunAfter, scheduleOf, type ScheduleSpec } from './scheduler/schedule-math.js'
 export { Worker, type WorkerOptions, type WorkerState } from './worker/worker.js'

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MINUTE, T0, createTestEngine, recordingTool } from '../test-helpers/worker-env.js'
-import { findWork } from './find-work.js'
+import { findWork, shuffled } from './find-work.js'
 
 /** A producer every 5 minutes that reads `Feed.get`, and a consumer that declines events and asks to be woken. */
 const code = (options: { wakeAt?: number } = {}) => `
@@ -118,5 +118,67 @@ describe('findWork', () => {
     await expect(env.engine.runSession('wf', { trigger: 'event' })).rejects.toThrow(/simulated crash/)
 
     expect(await plan()).toEqual({ items: [], nextWakeAt: T0 + 5 * MINUTE })
+  })
+
+  describe('with a limit (a worker with free slots)', () => {
+    /** Five workflows with an eligible pending event each, and `declined` whose only event its consumer declined. */
+    async function many() {
+      const { env } = await setup()
+      const ids = ['a', 'b', 'c', 'd', 'e']
+      for (const id of [...ids, 'declined']) {
+        await env.engine.deployWorkflow({ id, title: id, code: code().replace(/producers: \{[\s\S]*?\n  \},\n/, '') })
+      }
+      await env.engine.publish('declined', 'in', { messageId: 'x', title: 'X', payload: { decline: true } })
+      await env.engine.runSession('declined', { trigger: 'event' })
+      for (const id of ids) await env.engine.publish(id, 'in', { messageId: `${id}1`, title: id, payload: {} })
+      return { env, ids }
+    }
+    const eventItems = (items: { workflowId: string; trigger: string }[]) => items.filter((i) => i.trigger === 'event').map((i) => i.workflowId)
+
+    it('checks workflows with pending events only until it has found as many items as the limit', async () => {
+      const { env, ids } = await many()
+      await using _ = env
+      const checked: string[][] = []
+      const order = (candidates: string[]) => {
+        checked.push(candidates)
+        return ['declined', ...candidates.filter((c) => c !== 'declined').reverse()]
+      }
+      const found = await findWork(env.engine.context, env.clock.now(), { limit: 3, order })
+      // `wf`'s due producer takes one of the three; the declined workflow was checked first and does not count; then
+      // the first two in the given order.
+      expect(found.items[0]).toEqual({ workflowId: 'wf', trigger: 'schedule' })
+      expect(eventItems(found.items)).toEqual(['e', 'd'])
+      expect([...checked[0]!].sort()).toEqual([...ids, 'declined'].sort())
+      expect(eventItems((await findWork(env.engine.context, env.clock.now())).items).sort()).toEqual(ids)
+    })
+
+    it('leaves out the workflows the caller skips, without counting them against the limit', async () => {
+      const { env } = await many()
+      await using _ = env
+      const found = await findWork(env.engine.context, env.clock.now(), { limit: 3, order: (c) => [...c].sort(), skip: (id) => id === 'a' || id === 'c' || id === 'wf' })
+      expect(found.items).toEqual([
+        { workflowId: 'b', trigger: 'event' },
+        { workflowId: 'd', trigger: 'event' },
+        { workflowId: 'e', trigger: 'event' },
+      ])
+    })
+
+    it('still lists a due producer when the limit is zero, but checks no pending events', async () => {
+      const { env } = await many()
+      await using _ = env
+      const found = await findWork(env.engine.context, env.clock.now(), { limit: 0 })
+      expect(found.items).toEqual([{ workflowId: 'wf', trigger: 'schedule' }])
+    })
+  })
+
+  it('shuffles a copy, keeping every item once', () => {
+    const items = ['a', 'b', 'c', 'd', 'e', 'f']
+    const draws = [0.9, 0.1, 0.5, 0.99, 0]
+    let i = 0
+    const out = shuffled(items, () => draws[i++]!)
+    expect(out).not.toEqual(items)
+    expect([...out].sort()).toEqual(items)
+    expect(items).toEqual(['a', 'b', 'c', 'd', 'e', 'f'])
+    expect(shuffled([], () => 0.5)).toEqual([])
   })
 })

@@ -20,10 +20,28 @@ export interface WorkPlan {
   nextWakeAt: number | undefined
 }
 
+/** How much work to look for. */
+export interface FindWorkOptions {
+  /**
+   * Stop checking workflows with pending events once this many items are found: the caller's free session slots.
+   * Each such check costs three statements, so a worker that can start one session does not check all of them.
+   * Due producers, retries and wake-ups (one statement each, for every workflow) are always listed. Default: no limit.
+   */
+  limit?: number
+  /** Workflows the caller will not start now (for example in a backoff): neither checked nor listed. */
+  skip?: (workflowId: string) => boolean
+  /**
+   * The order in which workflows with pending events are checked (default: as read). Workers sharing a database pass
+   * a shuffle ({@link shuffled}), so that with a limit they try different workflows first instead of racing for the
+   * same session.
+   */
+  order?: (workflowIds: string[]) => string[]
+}
+
 const PRIORITY: Record<SessionTrigger, number> = { retry: 0, schedule: 1, manual: 1, event: 2 }
 
 /** Finds the work that is due at `now`, one item per workflow, skipping workflows with an open session. */
-export async function findWork(ctx: EngineContext, now: number): Promise<WorkPlan> {
+export async function findWork(ctx: EngineContext, now: number, options: FindWorkOptions = {}): Promise<WorkPlan> {
   const db = ctx.db.kysely
   const found = new Map<string, SessionTrigger>()
   const add = (workflowId: string, trigger: SessionTrigger) => {
@@ -68,13 +86,31 @@ export async function findWork(ctx: EngineContext, now: number): Promise<WorkPla
   const open = new Set(
     (await db.selectFrom('script_runs').select('workflow_id').where('end_timestamp', 'is', null).execute()).map((r) => r.workflow_id),
   )
-  for (const { workflow_id } of candidates) {
-    if (found.has(workflow_id) || open.has(workflow_id)) continue
-    if (await hasEligibleConsumer(ctx, workflow_id, now)) add(workflow_id, 'event')
+  const startable = (workflowId: string) => !open.has(workflowId) && !(options.skip?.(workflowId) ?? false)
+  const limit = options.limit ?? Infinity
+  let count = [...found.keys()].filter(startable).length
+  const ids = candidates.map((c) => c.workflow_id)
+  for (const workflowId of options.order ? options.order(ids) : ids) {
+    if (count >= limit) break
+    if (found.has(workflowId) || !startable(workflowId)) continue
+    if (await hasEligibleConsumer(ctx, workflowId, now)) {
+      add(workflowId, 'event')
+      count++
+    }
   }
 
-  const items = [...found].filter(([id]) => !open.has(id)).map(([workflowId, trigger]) => ({ workflowId, trigger }))
+  const items = [...found].filter(([id]) => startable(id)).map(([workflowId, trigger]) => ({ workflowId, trigger }))
   return { items, nextWakeAt: await nextWakeAt(ctx, now) }
+}
+
+/** A copy of `items` in random order (Fisher–Yates with `random`, a function like `Math.random`); pure given `random`. */
+export function shuffled<T>(items: readonly T[], random: () => number = Math.random): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
 }
 
 async function hasEligibleConsumer(ctx: EngineContext, workflowId: string, now: number): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { checkInvariants } from '../../../tests/src/kit/index.js'
-import { MINUTE, T0, gatedTool, maxOpenSessions, openSessions, until, workerEnv, workerIdle } from '../test-helpers/worker-env.js'
+import { MINUTE, T0, gatedTool, loopTurns, maxOpenSessions, openSessions, until, workerEnv, workerIdle } from '../test-helpers/worker-env.js'
 
 /** A producer that waits at the gate, so its session stays open until the test releases it. */
 const gatedProducer = `
@@ -70,6 +70,29 @@ describe('worker: concurrency', () => {
     }
     await workerIdle(env)
     expect(maxOpenSessions(env)).toBe(3)
+    await env.engine.stop()
+  })
+
+  it('does not look for work while every slot is taken, and looks again as soon as a session ends', async () => {
+    const gate = gatedTool()
+    await using env = await workerEnv({ tools: [gate.tool], worker: { concurrency: 1, idleCheckMs: MINUTE } })
+    using _open = gate.openOnExit()
+    for (const id of ['a', 'b']) await env.engine.deployWorkflow({ id, title: id, code: gatedProducer })
+    await env.engine.start()
+    await until(() => gate.waiting === 1, 'one session at the gate')
+    const turns = loopTurns(env)
+
+    // Five idle checks pass while the only slot is taken: the loop wakes, but queries nothing and reports no tick.
+    for (let i = 1; i <= 5; i++) await env.clock.advanceTo(T0 + i * MINUTE)
+    expect(loopTurns(env)).toBe(turns)
+    expect(env.events.count('session:start')).toBe(1)
+
+    gate.releaseOne()
+    await until(() => gate.waiting === 1 && env.events.count('session:start') === 2, 'the second session at the gate')
+    expect(loopTurns(env)).toBeGreaterThan(turns)
+    gate.releaseOne()
+    await workerIdle(env)
+    expect(maxOpenSessions(env)).toBe(1)
     await env.engine.stop()
   })
 

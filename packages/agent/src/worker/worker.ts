@@ -6,7 +6,7 @@
 import type { SessionTrigger } from '@ledgerflow/db'
 import type { EngineContext } from '../context.js'
 import { IllegalStateError, WorkflowNotRunnableError, toEngineError } from '../errors.js'
-import { findWork } from '../scheduler/find-work.js'
+import { findWork, shuffled } from '../scheduler/find-work.js'
 import { resumeIncompleteSessions } from '../session/recover.js'
 import { executeWorkflowSessionIfIdle } from '../session/run-session.js'
 import type { SessionOptions } from '../session/session-result.js'
@@ -126,11 +126,22 @@ export class Worker {
         nextRecovery = clock.now() + this.#options.recoveryIntervalMs
       }
       const now = clock.now()
+      if (this.#running.size >= this.#options.concurrency) {
+        // No free slot: nothing found could start. A session that ends wakes the loop (`notify`), which looks then.
+        await this.#waitUntil(Math.min(now + this.#options.idleCheckMs, nextRecovery))
+        continue
+      }
       let nextWakeAt: number | undefined
       let started = 0
       let due = 0
       try {
-        const plan = await findWork(this.#ctx, now)
+        // Only as many workflows with pending events are checked as there are free slots, in random order: workers
+        // sharing a database then try different workflows first instead of racing for the same session.
+        const plan = await findWork(this.#ctx, now, {
+          limit: this.#options.concurrency - this.#running.size,
+          skip: (id) => this.#running.has(id) || (this.#backoff.get(id)?.until ?? 0) > now,
+          order: shuffled,
+        })
         nextWakeAt = plan.nextWakeAt
         due = plan.items.length
         for (const item of plan.items) {
