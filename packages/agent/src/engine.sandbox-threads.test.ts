@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { openDatabase } from '@ledgerflow/db'
+import { createEngine } from './engine.js'
 import { checkInvariants, createTestEngine, recordingTool } from '../../tests/src/kit/index.js'
 
 /** A producer publishing three items; a consumer that sends one email per item and logs. */
@@ -71,5 +73,46 @@ describe('the engine with evaluations in a sandbox worker thread', () => {
     expect(ledger).toHaveLength(2)
     expect(ledger.map((m) => m.status)).not.toContain('in_flight')
     expect(await checkInvariants(env.db)).toEqual([])
+  })
+})
+
+describe('the engine with a pool of instances on the calling thread (sandboxThreads 0, sandboxPool)', () => {
+  it('runs a session to the same committed state, with tool calls and console lines', async () => {
+    const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
+    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 0, sandboxPool: 3 })
+    await env.engine.deployWorkflow({ id: 'wf', title: 'Pooled', code: CODE.replace('i < 3', 'i < 8') })
+    expect(await env.engine.runSession('wf')).toMatchObject({ status: 'completed' })
+    expect(email.calls.map((c) => c.input)).toEqual(Array.from({ length: 8 }, (_, i) => ({ i })))
+    expect(await env.db.events.countByStatus('wf')).toEqual({ consumed: 8 })
+    expect((await env.db.handlerState.get('wf', 'send'))?.state).toBe('{"last":7,"status":"applied"}')
+    const runs = await env.db.runs.listByWorkflow('wf')
+    const logs = (await Promise.all(runs.map((r) => env.db.logs.list(r.id)))).flat().map((l) => l.message)
+    expect(logs).toEqual(expect.arrayContaining(['sending { i: 0 }', 'sending { i: 7 }']))
+    expect(await checkInvariants(env.db)).toEqual([])
+  })
+
+  it('recovers after a crash right after the ledger row went in_flight without sending twice', async () => {
+    const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
+    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 0, sandboxPool: 3 })
+    await env.engine.deployWorkflow({ id: 'wf', title: 'Pooled', code: CODE })
+    env.crashAt({ point: 'mutation:after-in-flight', nth: 2 })
+    await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
+    await env.restart()
+    await env.engine.recover({ force: true })
+    expect(email.calls.map((c) => c.input)).toEqual([{ i: 0 }])
+    const ledger = await env.db.mutations.listByWorkflow('wf')
+    expect(ledger).toHaveLength(2)
+    expect(ledger.map((m) => m.status)).not.toContain('in_flight')
+    expect(await checkInvariants(env.db)).toEqual([])
+  })
+
+  it('passes the pool size to the sandbox runner, which refuses one it cannot hold', async () => {
+    const db = await openDatabase({ sqlite: ':memory:' })
+    try {
+      expect(() => createEngine({ db, sandboxThreads: 0, sandboxPool: 65 })).toThrow(/pool\.size must be an integer from 0 to 64, got 65/)
+      expect(() => createEngine({ db, sandboxThreads: 1, sandboxPool: -1 })).toThrow(/pool\.size must be an integer from 0 to 64, got -1/)
+    } finally {
+      await db.close()
+    }
   })
 })

@@ -24,6 +24,8 @@ export interface TestEngineOptions {
    * manual clock. Pass 1 to exercise the worker-thread runner.
    */
   sandboxThreads?: number
+  /** Never-used instances kept ready (the engine's `sandboxPool`; on the calling thread with `sandboxThreads: 0`). */
+  sandboxPool?: number
   /** Reset used sandbox instances in place (the engine's opt-in `sandboxRecycle`). Default false. */
   sandboxRecycle?: boolean
   config?: EngineOptions['config']
@@ -224,6 +226,7 @@ export async function createTestEngine(options: TestEngineOptions = {}): Promise
       sandbox: options.sandbox,
       sandboxThreads: options.sandboxThreads ?? 0,
       sandboxRecycle: options.sandboxRecycle ?? false,
+      ...(options.sandboxPool === undefined ? {} : { sandboxPool: options.sandboxPool }),
       config: options.config,
       faults,
       worker: options.worker,
