@@ -41,9 +41,10 @@ export function perRole(before: Map<number, number>, after: Map<number, number>,
 }
 
 /** Runs the measurement and returns its figures. */
-export async function threadCpu(events: number, warmUp: number, options: { headStart?: boolean } = {}): Promise<Record<string, number>> {
+export async function threadCpu(events: number, warmUp: number, options: { headStart?: boolean; sandboxThreads?: number; sandboxPool?: number } = {}): Promise<Record<string, number>> {
   const dir = tempDir()
-  const env = await openEnv(dir.file('thread-cpu.db'), { synchronous: 'FULL', engine: { config: { headStart: options.headStart ?? true } } })
+  const engine = { config: { headStart: options.headStart ?? true }, ...(options.sandboxThreads === undefined ? {} : { sandboxThreads: options.sandboxThreads }), ...(options.sandboxPool === undefined ? {} : { sandboxPool: options.sandboxPool }) }
+  const env = await openEnv(dir.file('thread-cpu.db'), { synchronous: 'FULL', engine })
   try {
     const warm = await env.engine.deployWorkflow({ title: 'warm-up', code: pipelineScript(warmUp) })
     await runPipelineSession(env, warm.workflowId, warmUp)
@@ -69,5 +70,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const numbers = args.filter((a) => !a.startsWith('--'))
   const events = Number(numbers[0] ?? 400)
   const warmUp = Number(numbers[1] ?? 60)
-  console.log(JSON.stringify(await threadCpu(events, warmUp, { headStart: !args.includes('--no-head-start') })))
+  const threads = args.find((a) => a.startsWith('--threads='))
+  const sandboxThreads = threads === undefined ? undefined : Number(threads.slice('--threads='.length))
+  const pool = args.find((a) => a.startsWith('--pool='))
+  const sandboxPool = pool === undefined ? undefined : Number(pool.slice('--pool='.length))
+  console.log(JSON.stringify(await threadCpu(events, warmUp, { headStart: !args.includes('--no-head-start'), sandboxThreads, sandboxPool })))
 }

@@ -9,7 +9,7 @@ import { openDatabase } from '@ledgerflow/db'
 import { round } from '../lib/stats.js'
 import { benchSchemaName, dropSchema, serverCpuMs, serverUrl } from './server.js'
 import { installStatementCounter, perUnit, resetStatementCounts, statementCounts } from './statement-counter.js'
-import { CONSUMER_SCRIPT, applyTool, consumedCount, publishItems } from './workload.js'
+import { CONSUMER_SCRIPT, type SandboxPlacement, applyTool, consumedCount, publishItems } from './workload.js'
 
 /** Parameters of one comparison run. */
 export interface ConsumerRunParams {
@@ -22,6 +22,11 @@ export interface ConsumerRunParams {
   warmup: number
   /** Named prepared statements (the default); false to measure without them. */
   preparedStatements?: boolean
+  /**
+   * Where the sandbox evaluates: `thread`, the engine's default sandbox thread (default), or `calling`, the calling
+   * thread with 3 ready instances (`sandboxThreads: 0, sandboxPool: 3`, for a process with one session at a time).
+   */
+  runner?: SandboxPlacement
 }
 
 /** Runs the consumer runs and returns runs/s (= events/s) with statements and CPU per run. */
@@ -33,7 +38,8 @@ export async function consumerRuns(params: ConsumerRunParams): Promise<Record<st
   const perLane = Math.ceil(params.runs / lanes)
   const warmPerLane = Math.ceil(params.warmup / lanes)
   const db = await openDatabase({ postgres: url, schema, poolSize: lanes + 2, preparedStatements: params.preparedStatements })
-  const engine = createEngine({ db, tools: [applyTool(0)], workerId: 'bench-consumer-runs' })
+  const placement = params.runner === 'calling' ? { sandboxThreads: 0, sandboxPool: 3 } : {}
+  const engine = createEngine({ db, tools: [applyTool(0)], workerId: 'bench-consumer-runs', ...placement })
   try {
     const ids = Array.from({ length: lanes }, (_, i) => `wf-${i}`)
     for (const id of ids) {

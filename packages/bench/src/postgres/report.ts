@@ -23,7 +23,7 @@ export function postgresFigures(results: RunResults): Figure[] {
       section: 'postgres',
       key: `postgres.scale.${workers}`,
       metric: 'eventsPerSec',
-      label: `events/s, ${workers} worker process${workers > 1 ? 'es' : ''}, 20 ms tool`,
+      label: `events/s, ${workers} worker process${workers > 1 ? 'es' : ''} (1 session each), 20 ms tool`,
       unit: 'ev/s',
       baselineLabel: '1 worker process',
       baseline: one,
@@ -34,6 +34,19 @@ export function postgresFigures(results: RunResults): Figure[] {
   add({ section: 'postgres', key: 'postgres.scale.4', metric: 'cpuBoundEventsPerSec', label: 'CPU ceiling: cores / CPU ms per event, 4 workers', unit: 'ev/s', baselineLabel: '1 worker process', baseline: one, ratioLabel: 'x 1 worker (best possible)' })
   add({ section: 'postgres', key: 'postgres.scale.4', metric: 'workerCpuMsPerEvent', label: 'worker CPU per event, 4 workers', unit: 'ms', baselineLabel: 'server CPU per event', baseline: m('postgres.scale.4', 'serverCpuMsPerEvent'), ratioLabel: 'worker / server' })
   add({ section: 'postgres', key: 'postgres.scale.4', metric: 'machineBusy', label: 'machine busy (all tenants), 4 workers', unit: '', baselineLabel: 'with 1 worker', baseline: m('postgres.scale.1', 'machineBusy'), ratioLabel: '4 / 1' })
+  const several = m('postgres.scale.c4.1', 'eventsPerSec')
+  for (const workers of [1, 4]) {
+    add({
+      section: 'postgres',
+      key: `postgres.scale.c4.${workers}`,
+      metric: 'eventsPerSec',
+      label: `events/s, ${workers} worker process${workers > 1 ? 'es' : ''} (4 sessions each, CPU-bound here), 20 ms tool`,
+      unit: 'ev/s',
+      baselineLabel: '1 worker process, 4 sessions',
+      baseline: several,
+      ratioLabel: 'x 1 worker',
+    })
+  }
   for (const c of [1, 8]) {
     const dbos = m(`postgres.dbos.c${c}`, 'workflowsPerSec')
     const label = c === 1 ? 'one at a time' : `${c} at a time`

@@ -1,6 +1,6 @@
 /**
  * Scale-out: events/s with 1, 2 or 4 worker PROCESSES on one PostgreSQL schema, I/O-bound (the mutation tool waits
- * 20 ms), each worker running several sessions at once. The workload is published before the workers start; the
+ * 20 ms), each worker running `concurrency` sessions at once. The workload is published before the workers start; the
  * clock runs from `go` until every event is consumed. CPU time of the workers and of the server is recorded, so the
  * report can say what bounds the scaling on this machine.
  */
@@ -13,7 +13,7 @@ import { openDatabase } from '@ledgerflow/db'
 import { round } from '../lib/stats.js'
 import type { WorkerParams, WorkerReport } from './scale-worker.js'
 import { benchSchemaName, dropSchema, machineBusy, serverCpuMs, serverUrl } from './server.js'
-import { CONSUMER_SCRIPT, consumedCount, publishItems } from './workload.js'
+import { CONSUMER_SCRIPT, type SandboxPlacement, consumedCount, publishItems } from './workload.js'
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'scale-worker.js')
 /** A run that takes longer than this has a problem (the orchestrator would kill the job at 10 minutes). */
@@ -30,6 +30,8 @@ export interface ScaleParams {
   concurrency: number
   /** How long the mutation tool waits (ms). */
   delayMs: number
+  /** Where each worker evaluates (default `thread`). */
+  runner?: SandboxPlacement
 }
 
 interface Worker {
@@ -68,7 +70,7 @@ export async function scaleOut(params: ScaleParams): Promise<Record<string, numb
     const total = params.workflows * params.events
     for (let i = 0; i < params.workers; i++) {
       // Pool: one connection per session at a time, plus the scheduler, lease renewals and recovery.
-      workers.push(startWorker({ url, schema, workerId: `bench-w${i + 1}`, concurrency: params.concurrency, delayMs: params.delayMs, poolSize: params.concurrency + 2 }))
+      workers.push(startWorker({ url, schema, workerId: `bench-w${i + 1}`, concurrency: params.concurrency, delayMs: params.delayMs, poolSize: params.concurrency + 2, runner: params.runner ?? 'thread' }))
     }
     await Promise.all(workers.map((w) => w.ready))
     const busy = machineBusy()
@@ -95,6 +97,7 @@ export async function scaleOut(params: ScaleParams): Promise<Record<string, numb
     const cpuPerEvent = workerCpuPerEvent + serverCpuPerEvent
     return {
       workers: params.workers,
+      concurrency: params.concurrency,
       events: total,
       wallMs: round(wallMs, 1),
       eventsPerSec: round(total / (wallMs / 1000), 1),

@@ -12,7 +12,7 @@ import { openDatabase } from '@ledgerflow/db'
 import { createSandboxRunner } from '@ledgerflow/sandbox'
 import { dropSchema } from './server.js'
 import { installStatementCounter, resetStatementCounts, statementCounts } from './statement-counter.js'
-import { CONSUMER_SCRIPT, applyTool, publishItems } from './workload.js'
+import { CONSUMER_SCRIPT, type SandboxPlacement, applyTool, publishItems } from './workload.js'
 
 /** Events a worker runs before `ready`: 120 evaluations, more than a thread creates before it takes its image. */
 export const WARM_UP_EVENTS = 40
@@ -27,7 +27,10 @@ export interface WorkerParams {
   /** How long the mutation tool waits. */
   delayMs: number
   poolSize: number
+  /** Where the sandbox evaluates: one worker thread (the engine's default), or the calling thread with a pool. */
+  runner: SandboxPlacement
 }
+
 
 /** What it reports when it stops. */
 export interface WorkerReport {
@@ -42,8 +45,9 @@ export interface WorkerReport {
 const params = JSON.parse(process.argv[2] ?? '{}') as WorkerParams
 installStatementCounter()
 const db = await openDatabase({ postgres: params.url, schema: params.schema, poolSize: params.poolSize, migrate: false })
-// The engine's default runner (one thread, a pool of 3), shared with the warm-up engine.
-const sandboxRunner = createSandboxRunner({ threads: 1, pool: { size: 3 } })
+// One runner, shared with the warm-up engine: the engine's default (one thread, a pool of 3) or the calling thread's
+// pool of 3 (what `createEngine({ sandboxThreads: 0, sandboxPool: 3 })` builds).
+const sandboxRunner = createSandboxRunner(params.runner === 'calling' ? { pool: { size: 3 } } : { threads: 1, pool: { size: 3 } })
 await warmUp()
 const engine = createEngine({
   db,

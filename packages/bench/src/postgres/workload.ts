@@ -25,6 +25,13 @@ export const CONSUMER_SCRIPT = `const workflow = {
   },
 };`
 
+/**
+ * `thread`: the engine's default runner (one sandbox thread, 3 ready instances). `calling`: evaluations on the
+ * worker's own thread with 3 ready instances, refilled while it waits (`sandboxThreads: 0, sandboxPool: 3`), for a
+ * process that runs one session at a time next to other worker processes.
+ */
+export type SandboxPlacement = 'thread' | 'calling'
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** A mutation tool that waits `delayMs` (an outside API call; 0: returns at once). */
