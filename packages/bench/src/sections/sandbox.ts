@@ -1,6 +1,7 @@
 /**
  * The sandbox micro-benchmark (`sandbox-bench.ts`): one evaluation of a 200-line script with 10 host calls, in plain
- * Node and in the sandbox, including the runner the engine uses by default and the one it uses with `sandboxRecycle`.
+ * Node and in the sandbox, including the runner the engine uses by default, the one it uses with `sandboxRecycle`, and
+ * the one it uses with `sandboxThreads: 0, sandboxPool: 3` (evaluations on the calling thread, 3 ready instances).
  */
 import { sandboxBench } from '../sandbox-bench.js'
 import { openEnv } from '../lib/workload.js'
@@ -16,8 +17,10 @@ export interface SandboxParams {
 export async function sandbox(params: SandboxParams): Promise<Record<string, number>> {
   const env = await openEnv(':memory:')
   const recycling = await openEnv(':memory:', { engine: { sandboxRecycle: true } })
+  // The engine configured for a process with one session at a time: the calling thread with 3 ready instances.
+  const calling = await openEnv(':memory:', { engine: { sandboxThreads: 0, sandboxPool: 3 } })
   try {
-    const runners = { engine: env.engine.context.sandbox, 'engine-recycle': recycling.engine.context.sandbox }
+    const runners = { engine: env.engine.context.sandbox, 'engine-recycle': recycling.engine.context.sandbox, 'engine-calling': calling.engine.context.sandbox }
     const results = await sandboxBench(params.samples, runners, { backToBack: params.backToBack })
     const figures: Record<string, number> = {}
     for (const [name, r] of Object.entries(results)) {
@@ -28,5 +31,6 @@ export async function sandbox(params: SandboxParams): Promise<Record<string, num
   } finally {
     await env.close()
     await recycling.close()
+    await calling.close()
   }
 }
