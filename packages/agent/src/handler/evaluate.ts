@@ -23,6 +23,12 @@ export interface PhaseEvaluation {
    * host calls run at once.
    */
   gate?: Promise<boolean>
+  /**
+   * With a gate: the engine's own reads of the workflow's events (`Topics.peek`, `Topics.getByIds`) run at once
+   * instead of waiting. They change nothing and call nothing outside, so an abandoned evaluation still leaves nothing
+   * behind; a `prepare` started while its run's row commits gets that far.
+   */
+  readsAhead?: boolean
   /** Aborts the evaluation (an abandoned head start). */
   signal?: AbortSignal
 }
@@ -34,6 +40,11 @@ class HeadStartAbandoned extends Error {
   constructor() {
     super('the evaluation was started ahead of its turn and abandoned')
   }
+}
+
+/** Whether a host call is one of the engine's reads of the workflow's events. Pure. */
+function isEventRead(call: { namespace: string; method: string }): boolean {
+  return call.namespace === 'Topics' && (call.method === 'peek' || call.method === 'getByIds')
 }
 
 /** Evaluates one phase. Never throws for what the script does. */
@@ -80,8 +91,10 @@ export async function evaluatePhase(ctx: EngineContext, e: PhaseEvaluation): Pro
         mutation: e.mutation,
       })
       const gate = e.gate
+      const readsAhead = e.readsAhead === true
       const dispatch: typeof host = gate
         ? async (call) => {
+            if (readsAhead && isEventRead(call)) return host(call)
             if (!(await gate)) throw new HeadStartAbandoned()
             return host(call)
           }

@@ -6,7 +6,7 @@
 import type { ErrorType, HandlerRun, RunPhase, RunStatus } from '@ledgerflow/db'
 import { readJsonColumn } from '@ledgerflow/db'
 import { type JsonValue, resolveLimits } from '@ledgerflow/sandbox'
-import { SpanStatusCode } from '@opentelemetry/api'
+import { type Span, SpanStatusCode, context, trace } from '@opentelemetry/api'
 import type { EngineContext, LoadedScript } from '../context.js'
 import { LogicError, NotFoundError, toEngineError } from '../errors.js'
 import { rethrowCrash } from '../faults.js'
@@ -48,6 +48,22 @@ export interface HandlerResult {
   retriedAs?: string
 }
 
+/** What the creator of a run hands its first turn. */
+export interface ExecuteOptions {
+  /**
+   * `prepare`, started while the run's row was written (see {@link startPrepareAhead}), with the handler's state it
+   * was started with. The first turn takes it if the run is still where it was created, and uses that state instead
+   * of reading it again: it was read just before the run was created, in the session that owns the workflow, and only
+   * a commit of this consumer's runs writes it.
+   */
+  prepareAhead?: { ahead: HeadStart; state: JsonValue }
+  /**
+   * The run's `ledgerflow.run` span, started by the creator before the prepare it started ahead (so that the phase's
+   * span nests in it); this executor sets its attributes and ends it. Default: a new span.
+   */
+  span?: Span
+}
+
 /** A handler's config as the run needs it. */
 interface HandlerInfo {
   access: HandlerAccess
@@ -66,12 +82,12 @@ interface HandlerInfo {
  * if (result.status === 'waiting') console.log('retry at', new Date(result.retryAt!))
  * ```
  */
-export async function executeHandler(ctx: EngineContext, runId: string, written?: HandlerRun): Promise<HandlerResult> {
+export async function executeHandler(ctx: EngineContext, runId: string, written?: HandlerRun, options: ExecuteOptions = {}): Promise<HandlerResult> {
   // `written`: the run as its creator just wrote it, which saves reading it back. Had anyone moved it since, the first
   // checkpoint's compare-and-set would not apply and this executor would stop without writing.
   const run = written?.id === runId ? { ...written } : await ctx.db.runs.get(runId)
   if (!run) throw new NotFoundError('run', runId)
-  return ctx.tracer.startActiveSpan('ledgerflow.run', async (span) => {
+  const body = async (span: Span): Promise<HandlerResult> => {
     span.setAttributes({
       'ledgerflow.run_id': run.id,
       'ledgerflow.handler': `${run.handler_type}:${run.handler_name}`,
@@ -80,12 +96,15 @@ export async function executeHandler(ctx: EngineContext, runId: string, written?
       'ledgerflow.attempt': run.attempt,
     })
     // The evaluation the next turn will most likely start, started while this turn's checkpoint commits.
-    let ahead: HeadStart | undefined
+    let ahead: HeadStart | undefined = options.prepareAhead?.ahead
+    // The state the first turn's prepare takes (the one the prepare started ahead was started with).
+    let known: { state: JsonValue } | undefined = options.prepareAhead ? { state: options.prepareAhead.state } : undefined
     try {
       let retriedAs: string | undefined
       // Each turn makes one checkpoint; a run needs at most a handful. The bound guards against a logic bug.
       for (let turn = 0; turn < 64; turn++) {
-        const outcome = await turnOnce(ctx, run, ahead)
+        const outcome = await turnOnce(ctx, run, ahead, known)
+        known = undefined
         ahead = outcome.ahead
         if (outcome.retriedAs) retriedAs = outcome.retriedAs
         if (outcome.stop) break
@@ -99,7 +118,9 @@ export async function executeHandler(ctx: EngineContext, runId: string, written?
       ahead?.abandon()
       span.end()
     }
-  })
+  }
+  const span = options.span
+  return span ? context.with(trace.setSpan(context.active(), span), () => body(span)) : ctx.tracer.startActiveSpan('ledgerflow.run', body)
 }
 
 function toResult(run: HandlerRun, retriedAs?: string): HandlerResult {
@@ -144,15 +165,15 @@ async function decide(ctx: EngineContext, run: HandlerRun, decision: Decision, b
 }
 
 /** One turn; a head start it does not take is abandoned. */
-async function turnOnce(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined): Promise<Turn> {
+async function turnOnce(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined, known: { state: JsonValue } | undefined): Promise<Turn> {
   try {
-    return await turn(ctx, run, ahead)
+    return await turn(ctx, run, ahead, known)
   } finally {
     ahead?.abandon()
   }
 }
 
-async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined): Promise<Turn> {
+async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined, known: { state: JsonValue } | undefined): Promise<Turn> {
   let script: LoadedScript
   let info: HandlerInfo
   try {
@@ -179,7 +200,12 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
     case 'evaluate': {
       // The handler's state, read while the workflow is (on PostgreSQL, one round trip for both): only producer and
       // prepare take it, and only if the workflow turns out active.
-      const state = step.phase === 'producer' || step.phase === 'prepare' ? settled(loadState(ctx, run)) : undefined
+      const state =
+        step.phase === 'prepare' && known !== undefined
+          ? Promise.resolve({ ok: true as const, value: known.state })
+          : step.phase === 'producer' || step.phase === 'prepare'
+            ? settled(loadState(ctx, run))
+            : undefined
       // An operator's pause (or archive) stops the run at this checkpoint; resume continues it from here.
       const workflow = await ctx.db.workflows.get(run.workflow_id)
       if (!workflow || workflow.status !== 'active') {
@@ -192,7 +218,7 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
         case 'producer':
           return producerTurn(ctx, run, script, info, state!)
         case 'prepare':
-          return prepareTurn(ctx, run, script, info, workflow.event_sequence, state!)
+          return prepareTurn(ctx, run, script, info, workflow.event_sequence, state!, ahead)
         case 'mutate':
           return mutateTurn(ctx, run, script, info, prepared!.ok ? prepared!.value : undefined, ahead)
         case 'next':
@@ -202,7 +228,7 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
   }
 }
 
-function handlerInfo(script: LoadedScript, run: HandlerRun): HandlerInfo {
+function handlerInfo(script: LoadedScript, run: Pick<HandlerRun, 'handler_type' | 'handler_name'>): HandlerInfo {
   if (run.handler_type === 'producer') {
     const p = script.config.producers.find((x) => x.name === run.handler_name)
     if (!p) throw new LogicError(`Producer '${run.handler_name}' does not exist in script version ${script.version}`, { code: 'handler_not_found' })
@@ -244,7 +270,8 @@ function settled<T>(promise: Promise<T>): Promise<Settled<T>> {
   )
 }
 
-async function loadState(ctx: EngineContext, run: HandlerRun): Promise<JsonValue> {
+/** The handler's state as its phases take it (`null` when it has none). */
+export async function loadState(ctx: EngineContext, run: Pick<HandlerRun, 'workflow_id' | 'handler_name'>): Promise<JsonValue> {
   const row = await ctx.db.handlerState.get(run.workflow_id, run.handler_name)
   if (!row || row.state === null) return null
   return readJsonColumn(row.state, { table: 'handler_state', column: 'state', rowId: `${run.workflow_id}/${run.handler_name}` }) as JsonValue
@@ -276,7 +303,7 @@ async function producerTurn(ctx: EngineContext, run: HandlerRun, script: LoadedS
   return decide(ctx, run, decision, [buffer])
 }
 
-function runRef(run: HandlerRun) {
+function runRef(run: Pick<HandlerRun, 'id' | 'workflow_id' | 'handler_type' | 'handler_name'>) {
   return { id: run.id, workflowId: run.workflow_id, handlerType: run.handler_type, handlerName: run.handler_name }
 }
 
@@ -287,15 +314,16 @@ async function prepareTurn(
   info: HandlerInfo,
   observedSequence: number,
   loaded: Promise<Settled<JsonValue>>,
+  startedAhead: HeadStart | undefined,
 ): Promise<Turn> {
-  const buffer = new PhaseBuffer('preparing', () => ctx.clock.now())
   const read = await loaded
   if (!read.ok) {
     rethrowCrash(read.error)
-    return decide(ctx, run, failure(view(run), asFailure(read.error), 'before', 'preparing', policy(ctx)), [buffer])
+    return decide(ctx, run, failure(view(run), asFailure(read.error), 'before', 'preparing', policy(ctx)), [new PhaseBuffer('preparing', () => ctx.clock.now())])
   }
   const state = read.value
-  const result = await evaluatePhase(ctx, { run: runRef(run), script, phase: 'prepare', args: [state], access: info.access, buffer })
+  const { started, result } = await evaluateInTurn(ctx, run, startedAhead, prepareEvaluation(ctx, run, script, info, state))
+  const buffer = started.buffer
   const decision = prepareOutcome(view(run), result, info.access, observedSequence, policy(ctx))
   decision.patch.inputState = JSON.stringify(state)
   const ahead = aheadOfPrepared(ctx, run, script, info, decision)
@@ -312,6 +340,37 @@ async function prepareTurn(
     buffer.log('error', message)
     return decide(ctx, run, failure(view(run), { message, type: 'logic' }, 'before', 'preparing', policy(ctx)), [buffer])
   }
+}
+
+/** `prepare`'s evaluation with `state`. */
+function prepareEvaluation(ctx: EngineContext, run: Pick<HandlerRun, 'id' | 'workflow_id' | 'handler_type' | 'handler_name'>, script: LoadedScript, info: HandlerInfo, state: JsonValue): PhaseEvaluation {
+  const buffer = new PhaseBuffer('preparing', () => ctx.clock.now())
+  return { run: runRef(run), script, phase: 'prepare', args: [state], access: info.access, buffer }
+}
+
+/**
+ * Starts the `prepare` of a consumer run that is about to be created, so that the sandbox evaluates it while the
+ * run's row is written (with `EngineConfig.headStart`; otherwise, or for a handler the script does not have,
+ * `undefined`). `run` is the row as it will be (id, workflow, handler, attempt 1); `state` the handler's state, read
+ * just before. Its reads of the workflow's events run at once, every other host call waits for its turn (see
+ * `HeadStart`). The creator passes it to {@link executeHandler} (`prepareAhead`), or abandons it if the row was not
+ * written.
+ */
+export function startPrepareAhead(
+  ctx: EngineContext,
+  run: Pick<HandlerRun, 'id' | 'workflow_id' | 'handler_type' | 'handler_name' | 'attempt'>,
+  script: LoadedScript,
+  state: JsonValue,
+): HeadStart | undefined {
+  if (!ctx.config.headStart || run.handler_type !== 'consumer') return undefined
+  let info: HandlerInfo
+  try {
+    info = handlerInfo(script, run)
+  } catch {
+    return undefined // the run's first turn reports it
+  }
+  const evaluation = { ...prepareEvaluation(ctx, run, script, info, state), readsAhead: true }
+  return HeadStart.start(ctx, evaluation, { runId: run.id, attempt: run.attempt, phase: 'prepare', args: JSON.stringify(evaluation.args) })
 }
 
 /**

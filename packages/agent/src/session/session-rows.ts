@@ -130,11 +130,13 @@ export interface NewRun {
   phase: RunPhase
   /** A continuation of this failed run: copies its prepare result and takes over its reservations. */
   retryOf?: HandlerRun
+  /** The run's id, when the caller needed it before the row exists (a prepare started ahead). Default: a new one. */
+  id?: string
 }
 
 /** Creates a run in the session (with its ordinal and the session's run count) and returns it as written. */
 export async function createRun(ctx: EngineContext, session: Session, run: NewRun): Promise<HandlerRun> {
-  const id = ctx.ids('run')
+  const id = run.id ?? ctx.ids('run')
   const now = ctx.clock.now()
   const row = runRow({
     id,
