@@ -36,12 +36,19 @@ export interface Opened {
   tools: readonly Tool[]
 }
 
+/** What a command adds to the engine it opens. */
+export interface OpenExtra {
+  worker?: WorkerOptions
+  /** Sandbox threads and ready instances (`createEngine`'s `sandboxThreads` and `sandboxPool`); default the engine's. */
+  sandbox?: { threads: number; pool: number }
+}
+
 /** The context a command runs in. */
 export interface CliApp {
   readonly io: CliIo
   readonly options: GlobalOptions
   /** Opens the database and the engine once; later calls return the same. */
-  open(extra?: { worker?: WorkerOptions }): Promise<Opened>
+  open(extra?: OpenExtra): Promise<Opened>
   /** Stops the engine and closes the database, if opened. */
   close(): Promise<void>
 }
@@ -70,7 +77,7 @@ function redact(url: string): string {
 /** Creates the command context. Nothing is opened until a command asks. */
 export function createApp(io: CliIo, options: GlobalOptions): CliApp {
   let opened: Promise<Opened> | undefined
-  const open = async (extra: { worker?: WorkerOptions } = {}): Promise<Opened> => {
+  const open = async (extra: OpenExtra = {}): Promise<Opened> => {
     let db: LedgerflowDb
     let location: string
     if (options.postgres) {
@@ -85,7 +92,8 @@ export function createApp(io: CliIo, options: GlobalOptions): CliApp {
       const extraTools: Tool[] = []
       for (const spec of options.tools ?? []) extraTools.push(...(await loadToolModule(spec, io.cwd)))
       const tools = mergeTools(builtinTools({ filesRoot: resolve(io.cwd, options.filesRoot ?? '.') }), extraTools)
-      const engine = createEngine({ db, tools, ...(extra.worker ? { worker: extra.worker } : {}) })
+      const sandbox = extra.sandbox ? { sandboxThreads: extra.sandbox.threads, sandboxPool: extra.sandbox.pool } : {}
+      const engine = createEngine({ db, tools, ...sandbox, ...(extra.worker ? { worker: extra.worker } : {}) })
       return { db, engine, location, tools }
     } catch (error) {
       await db.close()

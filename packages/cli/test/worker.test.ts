@@ -80,4 +80,27 @@ describe('ledgerflow worker', () => {
     expect(io.stderr).toMatch(/worker stopped: 1 session, 4 runs, no session left open/)
     expect(await openSessions(dir)).toBe(0)
   })
+
+  it("evaluates on the worker's own thread with --sandbox calling, to the same end state", async () => {
+    const dir = tempDir()
+    script(dir, 'jobs.js', relayScript({ count: 3 }))
+    await cli(dir, 'deploy', 'jobs.js')
+    const io = captureIo({ cwd: dir })
+    const code = await runCli(['--tools', FIXTURE_TOOLS, 'worker', '--until-idle', '--concurrency', '1', '--sandbox', 'calling'], {
+      io,
+      stopSignal: new AbortController().signal,
+    })
+    expect(code).toBe(0)
+    expect(io.stderr).toMatch(/\(concurrency 1, sandbox on this thread\), until idle/)
+    expect(io.stderr).toMatch(/worker stopped: 1 session, 4 runs, no session left open/)
+    expect(await cliJson(dir, 'status', 'jobs')).toMatchObject({ status: 'active', events: { consumed: 3 }, lastSession: { status: 'completed' } })
+  })
+
+  it('refuses an unknown --sandbox before opening anything', async () => {
+    const dir = tempDir()
+    const io = captureIo({ cwd: dir })
+    const code = await runCli(['worker', '--sandbox', 'gpu'], { io, stopSignal: new AbortController().signal })
+    expect(code).not.toBe(0)
+    expect(io.stderr).toBe("error: invalid_option: --sandbox must be one of thread, calling; got 'gpu'\n")
+  })
 })

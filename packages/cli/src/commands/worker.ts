@@ -6,11 +6,13 @@ import type { EngineEmitter } from '@ledgerflow/agent'
 import type { CliApp } from '../app.js'
 import { ago, shortId } from '../format/values.js'
 import type { CliIo } from '../io.js'
-import { EXIT, parsePositiveInt } from './shared.js'
+import { EXIT, parseChoice, parsePositiveInt } from './shared.js'
 
 /** Options of `worker`. */
 export interface WorkerCommandOptions {
   concurrency?: string
+  /** `thread` (the engine's default sandbox thread) or `calling` (this process's thread with 3 ready instances). */
+  sandbox?: string
   /** Stop once nothing is due and nothing runs (scripts, CI, demos). */
   untilIdle?: boolean
 }
@@ -116,16 +118,20 @@ export function processStopSignal(io: CliIo): { signal: AbortSignal; dispose: ()
   }
 }
 
+/** `--sandbox calling`: evaluations on this process's thread, with 3 never-used instances kept ready. */
+const CALLING_THREAD = { threads: 0, pool: 3 } as const
+
 /** Runs the worker until `stop` aborts (or, with `untilIdle`, until nothing is due). */
 export async function workerCommand(app: CliApp, options: WorkerCommandOptions, stop: AbortSignal): Promise<number> {
   const concurrency = parsePositiveInt(options.concurrency, '--concurrency') ?? 4
-  const { engine, db, location } = await app.open({ worker: { concurrency } })
+  const sandbox = parseChoice(options.sandbox, ['thread', 'calling'] as const, '--sandbox') ?? 'thread'
+  const { engine, db, location } = await app.open({ worker: { concurrency }, ...(sandbox === 'calling' ? { sandbox: CALLING_THREAD } : {}) })
   const idle = new AbortController()
   const display = attachWorkerDisplay(engine.events, app.io, () => {
     if (options.untilIdle) idle.abort()
   })
   try {
-    app.io.err(`worker ${engine.workerId} on ${location} (concurrency ${concurrency})${options.untilIdle ? ', until idle' : ''}\n`)
+    app.io.err(`worker ${engine.workerId} on ${location} (concurrency ${concurrency}${sandbox === 'calling' ? ', sandbox on this thread' : ''})${options.untilIdle ? ', until idle' : ''}\n`)
     await engine.start()
     await new Promise<void>((resolve) => {
       if (stop.aborted || idle.signal.aborted) return resolve()
