@@ -48,7 +48,7 @@ export interface HandlerResult {
   retriedAs?: string
 }
 
-/** What the creator of a run hands its first turn. */
+/** What the session loop hands a run it just created to its first turn. @internal */
 export interface ExecuteOptions {
   /**
    * `prepare`, started while the run's row was written (see {@link startPrepareAhead}), with the handler's state it
