@@ -271,6 +271,8 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
     })
     if (exhausted) return closeSession(ctx, session, { status: 'completed', budgetExhausted: exhausted })
     const { id, options } = await prepareAhead(ctx, session, script, next)
+    // CRASH WINDOW: prepare may already be evaluating, but the run does not exist yet and every tool call but the
+    // topic reads waits at its gate: a crash here leaves nothing behind, and the session's next pick starts over.
     let run: HandlerRun
     try {
       run = await createRun(ctx, session, { handlerType: 'consumer', handlerName: next, phase: 'preparing', id })
