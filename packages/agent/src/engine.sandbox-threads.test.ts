@@ -29,19 +29,43 @@ const workflow = {
   },
 }`
 
+type SandboxPlacement = { sandboxThreads: number; sandboxPool?: number }
+
+/** A session of `items` items on `placement`: every item sent once, consumed, its state committed, its log lines kept. */
+async function expectCommittedSession(placement: SandboxPlacement, items: number): Promise<void> {
+  const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
+  await using env = await createTestEngine({ tools: [email.tool], ...placement })
+  await env.engine.deployWorkflow({ id: 'wf', title: 'Placement', code: CODE.replace('i < 3', `i < ${items}`) })
+  expect(await env.engine.runSession('wf')).toMatchObject({ status: 'completed' })
+  expect(email.calls.map((c) => c.input)).toEqual(Array.from({ length: items }, (_, i) => ({ i })))
+  expect(await env.db.events.countByStatus('wf')).toEqual({ consumed: items })
+  expect((await env.db.handlerState.get('wf', 'send'))?.state).toBe(`{"last":${items - 1},"status":"applied"}`)
+  const runs = await env.db.runs.listByWorkflow('wf')
+  const logs = (await Promise.all(runs.map((r) => env.db.logs.list(r.id)))).flat().map((l) => l.message)
+  expect(logs).toEqual(expect.arrayContaining(['sending { i: 0 }', `sending { i: ${items - 1} }`]))
+  expect(await checkInvariants(env.db)).toEqual([])
+}
+
+/** A crash right after the second call's in_flight row on `placement`: recovery settles it and never sends it blindly. */
+async function expectRecoveryWithoutResend(placement: SandboxPlacement): Promise<void> {
+  const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
+  await using env = await createTestEngine({ tools: [email.tool], ...placement })
+  await env.engine.deployWorkflow({ id: 'wf', title: 'Placement', code: CODE })
+  env.crashAt({ point: 'mutation:after-in-flight', nth: 2 })
+  await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
+  await env.restart()
+  await env.engine.recover({ force: true })
+  // The second call never happened: recovery settles its in_flight row through reconcile, and never sends it blindly.
+  expect(email.calls.map((c) => c.input)).toEqual([{ i: 0 }])
+  const ledger = await env.db.mutations.listByWorkflow('wf')
+  expect(ledger).toHaveLength(2)
+  expect(ledger.map((m) => m.status)).not.toContain('in_flight')
+  expect(await checkInvariants(env.db)).toEqual([])
+}
+
 describe('the engine with evaluations in a sandbox worker thread', () => {
   it('runs a session to the same committed state, with tool calls and console lines proxied back', async () => {
-    const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
-    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 1 })
-    await env.engine.deployWorkflow({ id: 'wf', title: 'Threads', code: CODE })
-    expect(await env.engine.runSession('wf')).toMatchObject({ status: 'completed' })
-    expect(email.calls.map((c) => c.input)).toEqual([{ i: 0 }, { i: 1 }, { i: 2 }])
-    expect(await env.db.events.countByStatus('wf')).toEqual({ consumed: 3 })
-    expect((await env.db.handlerState.get('wf', 'send'))?.state).toBe('{"last":2,"status":"applied"}')
-    const runs = await env.db.runs.listByWorkflow('wf')
-    const logs = (await Promise.all(runs.map((r) => env.db.logs.list(r.id)))).flat().map((l) => l.message)
-    expect(logs).toEqual(expect.arrayContaining(['sending { i: 0 }', 'sending { i: 2 }']))
-    expect(await checkInvariants(env.db)).toEqual([])
+    await expectCommittedSession({ sandboxThreads: 1 }, 3)
   })
 
   it('with recycled instances, runs the session to the same state and every phase starts with fresh globals', async () => {
@@ -60,50 +84,19 @@ describe('the engine with evaluations in a sandbox worker thread', () => {
   })
 
   it('recovers after a crash right after the ledger row went in_flight without sending twice', async () => {
-    const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
-    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 1 })
-    await env.engine.deployWorkflow({ id: 'wf', title: 'Threads', code: CODE })
-    env.crashAt({ point: 'mutation:after-in-flight', nth: 2 })
-    await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
-    await env.restart()
-    await env.engine.recover({ force: true })
-    // The second call never happened: recovery settles its in_flight row through reconcile, and never sends it blindly.
-    expect(email.calls.map((c) => c.input)).toEqual([{ i: 0 }])
-    const ledger = await env.db.mutations.listByWorkflow('wf')
-    expect(ledger).toHaveLength(2)
-    expect(ledger.map((m) => m.status)).not.toContain('in_flight')
-    expect(await checkInvariants(env.db)).toEqual([])
+    await expectRecoveryWithoutResend({ sandboxThreads: 1 })
   })
 })
 
 describe('the engine with a pool of instances on the calling thread (sandboxThreads 0, sandboxPool)', () => {
+  const pooled = { sandboxThreads: 0, sandboxPool: 3 }
+
   it('runs a session to the same committed state, with tool calls and console lines', async () => {
-    const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
-    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 0, sandboxPool: 3 })
-    await env.engine.deployWorkflow({ id: 'wf', title: 'Pooled', code: CODE.replace('i < 3', 'i < 8') })
-    expect(await env.engine.runSession('wf')).toMatchObject({ status: 'completed' })
-    expect(email.calls.map((c) => c.input)).toEqual(Array.from({ length: 8 }, (_, i) => ({ i })))
-    expect(await env.db.events.countByStatus('wf')).toEqual({ consumed: 8 })
-    expect((await env.db.handlerState.get('wf', 'send'))?.state).toBe('{"last":7,"status":"applied"}')
-    const runs = await env.db.runs.listByWorkflow('wf')
-    const logs = (await Promise.all(runs.map((r) => env.db.logs.list(r.id)))).flat().map((l) => l.message)
-    expect(logs).toEqual(expect.arrayContaining(['sending { i: 0 }', 'sending { i: 7 }']))
-    expect(await checkInvariants(env.db)).toEqual([])
+    await expectCommittedSession(pooled, 8)
   })
 
   it('recovers after a crash right after the ledger row went in_flight without sending twice', async () => {
-    const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
-    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 0, sandboxPool: 3 })
-    await env.engine.deployWorkflow({ id: 'wf', title: 'Pooled', code: CODE })
-    env.crashAt({ point: 'mutation:after-in-flight', nth: 2 })
-    await expect(env.engine.runSession('wf')).rejects.toThrow('simulated crash')
-    await env.restart()
-    await env.engine.recover({ force: true })
-    expect(email.calls.map((c) => c.input)).toEqual([{ i: 0 }])
-    const ledger = await env.db.mutations.listByWorkflow('wf')
-    expect(ledger).toHaveLength(2)
-    expect(ledger.map((m) => m.status)).not.toContain('in_flight')
-    expect(await checkInvariants(env.db)).toEqual([])
+    await expectRecoveryWithoutResend(pooled)
   })
 
   it('passes the pool size to the sandbox runner, which refuses one it cannot hold', async () => {

@@ -370,7 +370,7 @@ export function startPrepareAhead(
     return undefined // the run's first turn reports it
   }
   const evaluation = { ...prepareEvaluation(ctx, run, script, info, state), readsAhead: true }
-  return HeadStart.start(ctx, evaluation, { runId: run.id, attempt: run.attempt, phase: 'prepare', args: JSON.stringify(evaluation.args) })
+  return HeadStart.start(ctx, evaluation, keyOf(run, run.attempt, evaluation))
 }
 
 /**
@@ -400,7 +400,7 @@ function aheadOfPrepared(ctx: EngineContext, run: HandlerRun, script: LoadedScri
   return undefined
 }
 
-function keyOf(run: HandlerRun, attempt: number, e: PhaseEvaluation): HeadStartKey {
+function keyOf(run: Pick<HandlerRun, 'id'>, attempt: number, e: PhaseEvaluation): HeadStartKey {
   return { runId: run.id, attempt, phase: e.phase, args: JSON.stringify(e.args) }
 }
 

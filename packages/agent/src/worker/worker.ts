@@ -145,8 +145,8 @@ export class Worker {
         nextWakeAt = plan.nextWakeAt
         due = plan.items.length
         for (const item of plan.items) {
+          // findWork left out the running and backed-off workflows (`skip`).
           if (this.#running.size >= this.#options.concurrency) break
-          if (this.#running.has(item.workflowId) || (this.#backoff.get(item.workflowId)?.until ?? 0) > now) continue
           this.#launch(item.workflowId, item.trigger)
           started++
         }
