@@ -2,7 +2,7 @@
  * Performs one {@link Decision}: the run's new columns and every effect, in ONE transaction, guarded by the run's
  * phase and status as last read (compare-and-set), so a run moved by someone else is never overwritten.
  */
-import type { HandlerRun, HandlerRunUpdate, LedgerflowTx, LogLine, Mutation, PublishOutcome } from '@ledgerflow/db'
+import type { HandlerRun, HandlerRunUpdate, LedgerflowTx, LogLine, Mutation, PublishOutcome, RunPrepareResult, WorkflowStatus } from '@ledgerflow/db'
 import type { EngineContext } from '../context.js'
 import type { PhaseBuffer } from './phase-buffer.js'
 import { runRow } from './run-row.js'
@@ -29,6 +29,11 @@ export interface CheckpointResult {
   workflowChanged?: { to: 'error' | 'paused'; reason: string }
   /** Events a release turned `dead`. */
   deadEvents?: number
+  /**
+   * The workflow's status as the checkpoint saw it, when it read it (the one-statement prepared checkpoint does):
+   * the run's next turn takes it instead of reading the workflow again.
+   */
+  workflow?: { status: WorkflowStatus | undefined }
 }
 
 /** Converts a patch to the row update. */
@@ -63,7 +68,7 @@ function oneStatement(
   logs: readonly LogLine[],
   cost: number,
   now: number,
-): ((update: HandlerRunUpdate) => Promise<'applied' | 'moved' | 'refused'>) | undefined {
+): ((update: HandlerRunUpdate) => Promise<RunPrepareResult>) | undefined {
   if (ctx.db.dialect !== 'postgres' || logs.length > 0 || cost !== 0 || buffers.some((b) => b.publishes.length > 0)) return undefined
   const guard = { phase: run.phase, status: run.status }
   const { patch, effects } = decision
@@ -92,7 +97,7 @@ function oneStatement(
     }
     if (!consumes) return undefined
     const effectsOf = { now, ...(state === undefined ? {} : { state: { workflowId: run.workflow_id, handlerName: run.handler_name, state } }) }
-    return async (update) => ((await ctx.db.runs.commit(run.id, guard, update, effectsOf)) ? 'applied' : 'moved')
+    return async (update) => ({ outcome: (await ctx.db.runs.commit(run.id, guard, update, effectsOf)) ? 'applied' : 'moved' })
   }
   return undefined
 }
@@ -115,9 +120,11 @@ export async function checkpoint(ctx: EngineContext, input: CheckpointInput): Pr
   try {
     // The same writes as the transaction below, as one statement on PostgreSQL (a round trip instead of five). A
     // refused reservation writes nothing; the transaction then runs, to say why (or to reserve, if it can now).
-    const outcome = single ? await single(update) : 'no single statement'
-    if (outcome === 'moved') throw new RunMoved()
-    if (outcome !== 'applied') {
+    const written = single ? await single(update) : undefined
+    if (written?.outcome === 'moved') throw new RunMoved()
+    if (written?.outcome === 'applied') {
+      if ('workflowStatus' in written) result.workflow = { status: written.workflowStatus }
+    } else {
       await ctx.db.transaction(async (tx) => {
         // The callback may run again after a deadlock (PostgreSQL): start each attempt from a clean result, and keep
         // everything that is not database work (engine events) until after the commit.

@@ -3,7 +3,7 @@
  * asks the pure state machine (`transitions.ts`) what comes next, performs it (an evaluation, a reconciliation),
  * and checkpoints the decision in one transaction; repeat until the run commits or stops.
  */
-import type { ErrorType, HandlerRun, RunPhase, RunStatus } from '@ledgerflow/db'
+import type { ErrorType, HandlerRun, RunPhase, RunStatus, WorkflowStatus } from '@ledgerflow/db'
 import { readJsonColumn } from '@ledgerflow/db'
 import { type JsonValue, resolveLimits } from '@ledgerflow/sandbox'
 import { type Span, SpanStatusCode, context, trace } from '@opentelemetry/api'
@@ -97,14 +97,15 @@ export async function executeHandler(ctx: EngineContext, runId: string, written?
     })
     // The evaluation the next turn will most likely start, started while this turn's checkpoint commits.
     let ahead: HeadStart | undefined = options.prepareAhead?.ahead
-    // The state the first turn's prepare takes (the one the prepare started ahead was started with).
-    let known: { state: JsonValue } | undefined = options.prepareAhead ? { state: options.prepareAhead.state } : undefined
+    // The state the first turn's prepare takes (the one the prepare started ahead was started with); later, the
+    // workflow's status as the last checkpoint saw it, when it read it.
+    let known: Known = options.prepareAhead ? { state: { value: options.prepareAhead.state } } : {}
     try {
       let retriedAs: string | undefined
       // Each turn makes one checkpoint; a run needs at most a handful. The bound guards against a logic bug.
       for (let turn = 0; turn < 64; turn++) {
         const outcome = await turnOnce(ctx, run, ahead, known)
-        known = undefined
+        known = outcome.workflow ? { workflow: outcome.workflow } : {}
         ahead = outcome.ahead
         if (outcome.retriedAs) retriedAs = outcome.retriedAs
         if (outcome.stop) break
@@ -155,17 +156,25 @@ interface Turn {
   retriedAs?: string
   /** An evaluation started ahead for the next turn (see `HeadStart`); the next turn takes it or abandons it. */
   ahead?: HeadStart
+  /** The workflow's status as this turn's checkpoint saw it, if it read it: the next turn's pause check. */
+  workflow?: { status: WorkflowStatus | undefined }
+}
+
+/** What a turn knows without reading: the state its prepare takes, the workflow's status its pause check takes. */
+interface Known {
+  state?: { value: JsonValue }
+  workflow?: { status: WorkflowStatus | undefined }
 }
 
 /** Applies a decision; a run moved by someone else stops this executor without writing. */
 async function decide(ctx: EngineContext, run: HandlerRun, decision: Decision, buffers: PhaseBuffer[] = [], ledger?: Parameters<typeof checkpoint>[1]['ledger']): Promise<Turn> {
   const result = await checkpoint(ctx, { run, decision, buffers, ledger })
   if (!result.applied) return { stop: true }
-  return { stop: false, retriedAs: result.retriedAs }
+  return { stop: false, retriedAs: result.retriedAs, ...(result.workflow ? { workflow: result.workflow } : {}) }
 }
 
 /** One turn; a head start it does not take is abandoned. */
-async function turnOnce(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined, known: { state: JsonValue } | undefined): Promise<Turn> {
+async function turnOnce(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined, known: Known): Promise<Turn> {
   try {
     return await turn(ctx, run, ahead, known)
   } finally {
@@ -173,7 +182,7 @@ async function turnOnce(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | 
   }
 }
 
-async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined, known: { state: JsonValue } | undefined): Promise<Turn> {
+async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined, known: Known): Promise<Turn> {
   let script: LoadedScript
   let info: HandlerInfo
   try {
@@ -201,15 +210,18 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
       // The handler's state, read while the workflow is (on PostgreSQL, one round trip for both): only producer and
       // prepare take it, and only if the workflow turns out active.
       const state =
-        step.phase === 'prepare' && known !== undefined
-          ? Promise.resolve({ ok: true as const, value: known.state })
+        step.phase === 'prepare' && known.state !== undefined
+          ? Promise.resolve({ ok: true as const, value: known.state.value })
           : step.phase === 'producer' || step.phase === 'prepare'
             ? settled(loadState(ctx, run))
             : undefined
-      // An operator's pause (or archive) stops the run at this checkpoint; resume continues it from here.
-      const workflow = await ctx.db.workflows.get(run.workflow_id)
-      if (!workflow || workflow.status !== 'active') {
-        const why = workflow ? `workflow is ${workflow.status}` : 'workflow was deleted'
+      // An operator's pause (or archive) stops the run at this checkpoint; resume continues it from here. The status
+      // the previous checkpoint read serves a mutate or next (prepare and producer need the whole row).
+      const seen = step.phase === 'mutate' || step.phase === 'next' ? known.workflow : undefined
+      const workflow = seen ? undefined : await ctx.db.workflows.get(run.workflow_id)
+      const status = seen ? seen.status : workflow?.status
+      if (status !== 'active') {
+        const why = status ? `workflow is ${status}` : 'workflow was deleted'
         const turn = await decide(ctx, run, { patch: { status: 'paused', error: why, errorType: null }, effects: [] })
         return { ...turn, stop: true }
       }
@@ -218,7 +230,7 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
         case 'producer':
           return producerTurn(ctx, run, script, info, state!)
         case 'prepare':
-          return prepareTurn(ctx, run, script, info, workflow.event_sequence, state!, ahead)
+          return prepareTurn(ctx, run, script, info, workflow!.event_sequence, state!, ahead)
         case 'mutate':
           return mutateTurn(ctx, run, script, info, prepared!.ok ? prepared!.value : undefined, ahead)
         case 'next':

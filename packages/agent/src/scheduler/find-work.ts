@@ -118,15 +118,8 @@ async function hasEligibleConsumer(ctx: EngineContext, workflowId: string, now: 
   if (!workflow?.active_script_id) return false
   const script = await ctx.loadScript(workflow.active_script_id)
   const topics = [...new Set(script.config.consumers.flatMap((c) => c.subscribe))]
-  const [bounds, wakeups] = await Promise.all([ctx.db.events.pendingBounds(workflowId, topics), ctx.db.wakeups.list(workflowId)])
-  return (
-    pickConsumer(
-      script.config.consumers,
-      new Map(bounds.map((b) => [b.topic, b])),
-      new Map(wakeups.map((w) => [w.consumer_name, { idleAfterSequence: w.idle_after_sequence, wakeAt: w.wake_at }])),
-      now,
-    ) !== undefined
-  )
+  const { bounds, wakeups } = await ctx.db.workflows.pickView(workflowId, topics)
+  return pickConsumer(script.config.consumers, new Map(bounds.map((b) => [b.topic, b])), new Map(wakeups.map((w) => [w.consumerName, w])), now) !== undefined
 }
 
 /**

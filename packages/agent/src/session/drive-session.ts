@@ -3,7 +3,7 @@
  * unfinished runs, run the session's producers that have not run yet, run the consumer loop while work and budget
  * last, and close the session. The same code continues a session after a crash.
  */
-import type { ErrorType, HandlerRun, Session } from '@ledgerflow/db'
+import type { ErrorType, HandlerRun, Session, WorkflowStatus } from '@ledgerflow/db'
 import type { JsonValue } from '@ledgerflow/sandbox'
 import { SpanStatusCode, context, trace } from '@opentelemetry/api'
 import type { EngineContext, LoadedScript } from '../context.js'
@@ -139,13 +139,19 @@ function turnEventLoop(): Promise<void> {
 
 /** The checks of {@link between}, without the turn of the event loop. */
 async function checks(ctx: EngineContext, session: Session, lease: LeaseKeeper): Promise<Stop | undefined> {
+  return (await leaseStop(ctx, lease)) ?? workflowStop((await ctx.db.workflows.get(session.workflow_id))?.status)
+}
+
+/** The session stops when its lease is lost or its worker is stopping. */
+async function leaseStop(ctx: EngineContext, lease: LeaseKeeper): Promise<Stop | undefined> {
   if (!(await lease.check())) return { status: 'lost' }
   if (ctx.stopSignal.aborted) return { status: 'suspended', message: 'worker stopping' }
-  const workflow = await ctx.db.workflows.get(session.workflow_id)
-  if (!workflow || workflow.status !== 'active') {
-    return { status: 'suspended', message: `workflow is ${workflow?.status ?? 'deleted'}` }
-  }
   return undefined
+}
+
+/** Pure; the session suspends unless its workflow is active (`undefined`: deleted). */
+function workflowStop(status: WorkflowStatus | undefined): Stop | undefined {
+  return status === 'active' ? undefined : { status: 'suspended', message: `workflow is ${status ?? 'deleted'}` }
 }
 
 /** Step 2: the workflow's unfinished runs, oldest first, honouring their outcome (SPEC §7.2). */
@@ -248,20 +254,14 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
   let consumerRuns: number | undefined
   for (;;) {
     await turnEventLoop()
-    // What the next pick needs, read while the session's checks run (on PostgreSQL, in parallel with the workflow's
-    // read); used only if the session goes on.
-    const reads = Promise.all([ctx.db.events.pendingBounds(session.workflow_id, topics), ctx.db.wakeups.list(session.workflow_id)])
-    reads.catch(() => {}) // awaited below; a failure only matters if the session goes on
-    const stop = await checks(ctx, session, lease)
+    // The workflow's status and what the next pick needs, in one statement read while the lease is checked.
+    const view = ctx.db.workflows.pickView(session.workflow_id, topics)
+    view.catch(() => {}) // awaited below; a failure only matters if the lease holds
+    const stop = (await leaseStop(ctx, lease)) ?? workflowStop((await view).status)
     if (stop) return stopSession(ctx, session, stop)
     const now = ctx.clock.now()
-    const [bounds, wakeups] = await reads
-    const next = pickConsumer(
-      consumers,
-      new Map(bounds.map((b) => [b.topic, b])),
-      new Map(wakeups.map((w) => [w.consumer_name, { idleAfterSequence: w.idle_after_sequence, wakeAt: w.wake_at }])),
-      now,
-    )
+    const { bounds, wakeups } = await view
+    const next = pickConsumer(consumers, new Map(bounds.map((b) => [b.topic, b])), new Map(wakeups.map((w) => [w.consumerName, w])), now)
     if (!next) return closeSession(ctx, session, { status: 'completed' })
     consumerRuns ??= await ctx.db.runs.countConsumerRuns(session.id)
     const exhausted = exhaustedBudget(budget, {

@@ -3,6 +3,7 @@ import { NotFoundError, ReservationRejectedError } from '../errors.js'
 import { type Executor, affected, inTransaction } from '../executor.js'
 import { prepareQuery, preparedFamily } from '../prepared-query.js'
 import type { Event, EventStatus } from '../schema.js'
+import { pendingSequence } from './pick-view.js'
 
 /** One event to publish. */
 export interface PublishInput {
@@ -107,21 +108,7 @@ const pendingOf = prepareQuery(3, (db, workflowId: string, topic: string, limit:
 function pendingBoundsQuery(db: Executor, workflowId: string, topics: readonly string[]) {
   return db
     .selectFrom('topics as t')
-    .select((eb) => [
-      't.name as topic',
-      eb
-        .selectFrom('events as e')
-        .select((s) => s.fn.min('e.sequence').as('m'))
-        .whereRef('e.topic_id', '=', 't.id')
-        .where('e.status', '=', 'pending')
-        .as('oldest'),
-      eb
-        .selectFrom('events as e')
-        .select((s) => s.fn.max('e.sequence').as('m'))
-        .whereRef('e.topic_id', '=', 't.id')
-        .where('e.status', '=', 'pending')
-        .as('newest'),
-    ])
+    .select((eb) => ['t.name as topic', pendingSequence(eb, 'min').as('oldest'), pendingSequence(eb, 'max').as('newest')])
     .where('t.workflow_id', '=', workflowId)
     .where('t.name', 'in', topics)
 }

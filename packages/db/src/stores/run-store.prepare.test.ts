@@ -30,7 +30,7 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
 
   it('moves the run, reserves the event and writes the wake-up row and the workflow sleep in one step', async () => {
     const { db, w, run, effects, events } = await world()
-    expect(await db.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm2' } }))).toBe('applied')
+    expect((await db.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm2' } }))).outcome).toBe('applied')
     expect(await db.runs.get(w.runId)).toEqual({ ...run, ...prepared })
     expect(await events()).toEqual({ m1: ['pending', null], m2: ['reserved', w.runId] })
     expect(await db.wakeups.list(w.workflowId)).toEqual([
@@ -39,10 +39,17 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
     expect((await db.workflows.get(w.workflowId))?.consumer_sleep_until).toBe(NOW + 60_000)
   })
 
+  it('reports the workflow status as the checkpoint saw it, and none when it did not apply', async () => {
+    const { db, w, effects } = await world()
+    await db.workflows.transitionStatus(w.workflowId, { from: ['active', 'draft'], to: 'paused', now: NOW })
+    expect(await db.runs.prepare(w.runId, guard, prepared, effects())).toEqual({ outcome: 'applied', workflowStatus: 'paused' })
+    expect(await db.runs.prepare(w.runId, guard, prepared, effects())).toEqual({ outcome: 'moved' })
+  })
+
   it('moves the run without reserving anything, and replaces an earlier wake-up row', async () => {
     const { db, w, run, effects, events } = await world()
     await db.wakeups.set(w.workflowId, run.handler_name, { idleAfterSequence: null, wakeAt: NOW + 1, now: NOW })
-    expect(await db.runs.prepare(w.runId, guard, prepared, effects({ wakeup: { idleAfterSequence: 2, wakeAt: null } }))).toBe('applied')
+    expect((await db.runs.prepare(w.runId, guard, prepared, effects({ wakeup: { idleAfterSequence: 2, wakeAt: null } }))).outcome).toBe('applied')
     expect(await events()).toEqual({ m1: ['pending', null], m2: ['pending', null] })
     expect(await db.wakeups.list(w.workflowId)).toMatchObject([{ idle_after_sequence: 2, wake_at: null, updated_at: NOW + 5 }])
     expect((await db.workflows.get(w.workflowId))?.consumer_sleep_until).toBeNull()
@@ -52,7 +59,7 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
     const { db, w, effects, everything } = await world()
     await db.runs.transition(w.runId, {}, { status: 'paused' })
     const before = await everything()
-    expect(await db.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm1' } }))).toBe('moved')
+    expect((await db.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm1' } }))).outcome).toBe('moved')
     expect(await everything()).toEqual(before)
   })
 
@@ -67,7 +74,7 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
       { topic: TOPIC, messageId: 'nope' },
       { topic: 'elsewhere', messageId: 'm2' },
     ]) {
-      expect(await db.runs.prepare(w.runId, guard, prepared, effects({ reserve }))).toBe('refused')
+      expect((await db.runs.prepare(w.runId, guard, prepared, effects({ reserve }))).outcome).toBe('refused')
       expect(await everything()).toEqual(before)
     }
   })
@@ -77,7 +84,7 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
     const before = await everything()
     await expect(
       db.transaction(async (tx) => {
-        expect(await tx.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm1' } }))).toBe('applied')
+        expect((await tx.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm1' } }))).outcome).toBe('applied')
         throw new Error('stop')
       }),
     ).rejects.toThrow('stop')
@@ -89,8 +96,8 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
     await db.events.reserve(w.workflowId, w.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW + 1)
     const before = await everything()
     await db.transaction(async (tx) => {
-      expect(await tx.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm1' } }))).toBe('refused')
-      expect(await tx.runs.prepare(w.runId, { phase: 'prepared', status: 'active' }, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm2' } }))).toBe('moved')
+      expect((await tx.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm1' } }))).outcome).toBe('refused')
+      expect((await tx.runs.prepare(w.runId, { phase: 'prepared', status: 'active' }, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm2' } }))).outcome).toBe('moved')
     })
     expect(await everything()).toEqual(before)
   })

@@ -4,6 +4,7 @@ import { NotFoundError } from '../errors.js'
 import { createConsumerWakeupStore, sleepAfterWakeupWrite } from './consumer-wakeup-store.js'
 import { createEventStore, reservePendingEvent } from './event-store.js'
 import { createHandlerStateStore } from './handler-state-store.js'
+import { createWorkflowStore } from './workflow-store.js'
 import { type Executor, affected, inTransaction, withTransientRetry } from '../executor.js'
 import { type PreparedQuery, prepareQuery, preparedFamily } from '../prepared-query.js'
 import {
@@ -13,6 +14,7 @@ import {
   type RunPhase,
   type RunStatus,
   UNFINISHED_RUN_STATUSES,
+  type WorkflowStatus,
 } from '../schema.js'
 
 /** The expected current state of a run, for a guarded transition. */
@@ -58,11 +60,20 @@ export interface RunStore {
   /**
    * A consumer run's prepared checkpoint in one atomic step: {@link transition} (from exactly this phase and status),
    * the reservation of at most one event, and the consumer's wake-up row (with the workflow's sleep), all or nothing.
-   * Returns `applied`, `moved` (the run was not where the guard expects it) or `refused` (the event was not pending);
-   * after `moved` or `refused` nothing was written. One statement on PostgreSQL (the run's row locked first, so no
+   * Its `outcome` is `applied`, `moved` (the run was not where the guard expects it) or `refused` (the event was not
+   * pending); after `moved` or `refused` nothing was written. With `applied` comes the workflow's status as the step
+   * saw it, which spares the run's next turn its own read of the workflow (an operator's pause is seen as well at this
+   * checkpoint as in a read just after it). One statement on PostgreSQL (the run's row locked first, so no
    * part can apply without the others), a transaction on SQLite; composes into a caller's transaction.
    */
-  prepare(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunPrepareEffects): Promise<'applied' | 'moved' | 'refused'>
+  prepare(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunPrepareEffects): Promise<RunPrepareResult>
+}
+
+/** What {@link RunStore.prepare} did. */
+export interface RunPrepareResult {
+  outcome: 'applied' | 'moved' | 'refused'
+  /** With `applied`: the workflow's status when the checkpoint was written (`undefined`: deleted). */
+  workflowStatus?: WorkflowStatus | undefined
 }
 
 /** What {@link RunStore.prepare} writes besides the run. */
@@ -229,7 +240,7 @@ function commitQuery(columns: readonly string[], withState: boolean): PreparedQu
 }
 
 /** PostgreSQL prepared checkpoints by shape (the run columns set, whether an event is reserved). */
-const prepares = preparedFamily<{ locked: number | string; moved: number | string }>()
+const prepares = preparedFamily<{ locked: number | string; moved: number | string; workflow_status: WorkflowStatus | null }>()
 
 /**
  * PostgreSQL, one statement (see {@link RunStore.prepare}). The run's row is locked first (`FOR UPDATE`, re-checked
@@ -301,6 +312,7 @@ function prepareCheckpointQuery(columns: readonly string[], reserving: boolean) 
       .selectNoFrom((eb) => [
         eb.selectFrom('locked').select((s) => s.fn.countAll<number>().as('n')).as('locked'),
         eb.selectFrom('moved').select((s) => s.fn.countAll<number>().as('n')).as('moved'),
+        eb.selectFrom('workflows').select('workflows.status').where('workflows.id', '=', workflowId).as('workflow_status'),
       ])
   })
 }
@@ -393,8 +405,9 @@ export function createRunStore(db: Executor): RunStore {
         const query = prepareCheckpointQuery(columns, reserve !== undefined)
         const args = [id, guard.phase, guard.status, ...values, now, workflowId, consumerName, wakeup.idleAfterSequence, wakeup.wakeAt, ...(reserve ? [reserve.topic, reserve.messageId] : [])]
         const row = await withTransientRetry(db, () => query.first(db, ...args))
-        if (Number(row?.locked ?? 0) !== 1) return 'moved'
-        return Number(row?.moved ?? 0) === 1 ? 'applied' : 'refused'
+        if (Number(row?.locked ?? 0) !== 1) return { outcome: 'moved' }
+        if (Number(row?.moved ?? 0) !== 1) return { outcome: 'refused' }
+        return { outcome: 'applied', workflowStatus: row?.workflow_status ?? undefined }
       }
       // SQLite: the reservation goes first, guarded by the run's phase and status, so a refusal is known before
       // anything is written (also inside a caller's transaction, which a refusal must not leave half done). After it,
@@ -408,15 +421,16 @@ export function createRunStore(db: Executor): RunStore {
             .executeTakeFirst()
           if (affected(reserved) !== 1) {
             const run = await trx.selectFrom('handler_runs').select('id').where('id', '=', id).where('phase', '=', guard.phase).where('status', '=', guard.status).executeTakeFirst()
-            return run ? 'refused' : 'moved'
+            return { outcome: run ? 'refused' : 'moved' }
           }
         }
         if (!(await createRunStore(trx).transition(id, guard, set))) {
           if (reserve) throw new Error(`run ${id} moved inside the write transaction that reserved its event`)
-          return 'moved'
+          return { outcome: 'moved' }
         }
         await createConsumerWakeupStore(trx).set(workflowId, consumerName, { ...wakeup, now })
-        return 'applied' as const
+        // Under the write lock this transaction holds: the status as of the checkpoint.
+        return { outcome: 'applied', workflowStatus: (await createWorkflowStore(trx).get(workflowId))?.status }
       })
     },
     async commit(id, guard, set, effects) {

@@ -1,6 +1,7 @@
 import { type Executor, affected } from '../executor.js'
 import { prepareQuery } from '../prepared-query.js'
 import type { ErrorType, NewWorkflow, Workflow, WorkflowStatus } from '../schema.js'
+import { type PickView, readPickView } from './pick-view.js'
 
 /** Options of {@link WorkflowStore.transitionStatus}. */
 export interface WorkflowStatusChange {
@@ -17,6 +18,11 @@ export interface WorkflowStatusChange {
 export interface WorkflowStore {
   insert(row: NewWorkflow): Promise<void>
   get(id: string): Promise<Workflow | undefined>
+  /**
+   * What choosing the workflow's next consumer reads, in one statement: its status, the pending bounds of `topics`
+   * and its consumers' wake-up rows (see {@link PickView}).
+   */
+  pickView(id: string, topics: readonly string[]): Promise<PickView>
   list(filter?: { status?: WorkflowStatus }): Promise<Workflow[]>
   /** Compare-and-set on the status; returns whether it applied. */
   transitionStatus(id: string, change: WorkflowStatusChange): Promise<boolean>
@@ -41,6 +47,9 @@ export function createWorkflowStore(db: Executor): WorkflowStore {
     },
     get(id) {
       return workflowById.first(db, id)
+    },
+    pickView(id, topics) {
+      return readPickView(db, id, topics)
     },
     list(filter = {}) {
       let q = db.selectFrom('workflows').selectAll()

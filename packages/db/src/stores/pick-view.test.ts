@@ -1,0 +1,55 @@
+import { expect, it } from 'vitest'
+import { defineStoreSuite } from '../test-helpers/backends.js'
+import { NOW, TOPIC, publishEvents, seedWorld } from '../test-helpers/seed.js'
+
+defineStoreSuite('workflow store: the pick view', (env) => {
+  /** inbox: m1..m4 (sequences 1-4), other: o1, o2 (5, 6), empty: nothing; two consumers with wake-up rows. */
+  async function setUp() {
+    const { db } = env()
+    const w = await seedWorld(db, 'wf-1', { topics: [TOPIC, 'other', 'empty'] })
+    await publishEvents(db, 'wf-1', ['m1', 'm2', 'm3', 'm4'])
+    await publishEvents(db, 'wf-1', ['o1', 'o2'], { topic: 'other' })
+    await db.wakeups.set('wf-1', 'reply', { idleAfterSequence: 4, wakeAt: NOW + 500, now: NOW })
+    await db.wakeups.set('wf-1', 'digest', { idleAfterSequence: null, wakeAt: null, now: NOW })
+    return { db, w }
+  }
+
+  it('reads the status, the bounds of the asked topics with pending events and every wake-up row in one view', async () => {
+    const { db } = await setUp()
+    const view = await db.workflows.pickView('wf-1', [TOPIC, 'other', 'empty', 'unknown', TOPIC])
+    expect(view.status).toBe((await db.workflows.get('wf-1'))?.status)
+    expect(view.bounds.sort((x, y) => x.topic.localeCompare(y.topic))).toEqual([
+      { topic: TOPIC, oldestSequence: 1, newestSequence: 4 },
+      { topic: 'other', oldestSequence: 5, newestSequence: 6 },
+    ])
+    expect(view.wakeups).toEqual([
+      { consumerName: 'digest', idleAfterSequence: null, wakeAt: null },
+      { consumerName: 'reply', idleAfterSequence: 4, wakeAt: NOW + 500 },
+    ])
+  })
+
+  it('agrees with the separate reads of bounds and wake-ups after reservations and consumption', async () => {
+    const { db, w } = await setUp()
+    await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m1'] }, { topic: 'other', ids: ['o1', 'o2'] }], NOW)
+    await db.events.consume(w.runId, NOW)
+    const view = await db.workflows.pickView('wf-1', [TOPIC, 'other'])
+    expect(view.bounds).toEqual(await db.events.pendingBounds('wf-1', [TOPIC, 'other']))
+    expect(view.bounds).toEqual([{ topic: TOPIC, oldestSequence: 2, newestSequence: 4 }])
+    const rows = await db.wakeups.list('wf-1')
+    expect(view.wakeups).toEqual(rows.map((r) => ({ consumerName: r.consumer_name, idleAfterSequence: r.idle_after_sequence, wakeAt: r.wake_at })))
+  })
+
+  it('has no bounds when no topic is asked for, and follows the status through a pause', async () => {
+    const { db } = await setUp()
+    const before = await db.workflows.get('wf-1')
+    await db.workflows.transitionStatus('wf-1', { from: [before!.status], to: 'paused', now: NOW })
+    const view = await db.workflows.pickView('wf-1', [])
+    expect(view).toEqual({ status: 'paused', bounds: [], wakeups: expect.any(Array) })
+    expect(view.wakeups).toHaveLength(2)
+  })
+
+  it('says nothing about a workflow that does not exist', async () => {
+    const { db } = env()
+    expect(await db.workflows.pickView('nope', [TOPIC])).toEqual({ status: undefined, bounds: [], wakeups: [] })
+  })
+})
