@@ -37,6 +37,23 @@ describe('a corrupted JSON column', () => {
     expect(await committed(env.db, 'bystander')).toEqual(bystander)
   })
 
+  it('fails the consumer run internal when its handler_state.state is corrupt, before prepare, and loses no event', async () => {
+    await using env = await badInputEnv()
+    await env.engine.deployWorkflow({ id: 'wf', title: 'Consumer state', code: GOOD })
+    expect(await env.engine.runSession('wf', { maxIterations: 1 })).toMatchObject({ status: 'completed', budgetExhausted: 'iterations' })
+    await env.db.kysely.updateTable('handler_state').set({ state: BROKEN }).where('workflow_id', '=', 'wf').where('handler_name', '=', 'send').execute()
+    const before = await committed(env.db, 'wf')
+
+    const result = await env.engine.runSession('wf', { trigger: 'event' })
+
+    expect(result).toMatchObject({ status: 'failed', errorType: 'internal', error: expect.stringContaining('Corrupt value in handler_state.state of row wf/send') })
+    expect(await unfinishedRuns(env.db, 'wf')).toEqual([expect.objectContaining({ handler: 'send', phase: 'preparing', status: 'failed', errorType: 'internal' })])
+    expect(env.out.calls.filter((c) => c.workflowId === 'wf').map((c) => c.input)).toEqual([{ to: 'ops', id: 'm0' }])
+    const after = await committed(env.db, 'wf')
+    expect({ events: after.events, mutations: after.mutations }).toEqual({ events: before.events, mutations: before.mutations })
+    expect((await env.db.events.listByWorkflow('wf')).map((e) => `${e.message_id}:${e.status}`)).toEqual(['m0:consumed', 'm1:pending'])
+  })
+
   it('fails the consumer run internal when an events.payload it peeks at is corrupt, and loses no event', async () => {
     await using env = await badInputEnv()
     await env.engine.deployWorkflow({ id: 'wf', title: 'Payload', code: GOOD })

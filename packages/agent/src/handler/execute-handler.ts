@@ -51,12 +51,17 @@ export interface HandlerResult {
 /** What the session loop hands a run it just created to its first turn. @internal */
 export interface ExecuteOptions {
   /**
-   * `prepare`, started while the run's row was written (see {@link startPrepareAhead}), with the handler's state it
-   * was started with. The first turn takes it if the run is still where it was created, and uses that state instead
-   * of reading it again: it was read just before the run was created, in the session that owns the workflow, and only
-   * a commit of this consumer's runs writes it.
+   * The handler's state as the session read it just before it created the run (its pick view). The first turn's
+   * prepare takes it instead of reading it again: it was read in the session that owns the workflow, and only a
+   * commit of this consumer's runs writes it. (The turn still reads the workflow: an operator's pause committed
+   * while the run was created stops it before prepare.)
    */
-  prepareAhead?: { ahead: HeadStart; state: JsonValue }
+  known?: Known
+  /**
+   * `prepare`, started while the run's row was written (see {@link startPrepareAhead}) with `known.state`. The first
+   * turn takes it if the run is still where it was created.
+   */
+  prepareAhead?: HeadStart
   /**
    * The run's `ledgerflow.run` span, started by the creator before the prepare it started ahead (so that the phase's
    * span nests in it); this executor sets its attributes and ends it. Default: a new span.
@@ -96,10 +101,9 @@ export async function executeHandler(ctx: EngineContext, runId: string, written?
       'ledgerflow.attempt': run.attempt,
     })
     // The evaluation the next turn will most likely start, started while this turn's checkpoint commits.
-    let ahead: HeadStart | undefined = options.prepareAhead?.ahead
-    // The state the first turn's prepare takes (the one the prepare started ahead was started with); later, the
-    // workflow's status as the last checkpoint saw it, when it read it.
-    let known: Known = options.prepareAhead ? { state: { value: options.prepareAhead.state } } : {}
+    let ahead: HeadStart | undefined = options.prepareAhead
+    // What the session read for the first turn; later, the workflow's status as the last checkpoint saw it.
+    let known: Known = options.known ?? {}
     try {
       let retriedAs: string | undefined
       // Each turn makes one checkpoint; a run needs at most a handful. The bound guards against a logic bug.
@@ -160,8 +164,11 @@ interface Turn {
   workflow?: { status: WorkflowStatus | undefined }
 }
 
-/** What a turn knows without reading: the state its prepare takes, the workflow's status its pause check takes. */
-interface Known {
+/**
+ * What a turn knows without reading: the state its prepare takes, and the workflow's status a mutate or next takes
+ * for its pause check. @internal
+ */
+export interface Known {
   state?: { value: JsonValue }
   workflow?: { status: WorkflowStatus | undefined }
 }
@@ -215,11 +222,8 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
           : step.phase === 'producer' || step.phase === 'prepare'
             ? settled(loadState(ctx, run))
             : undefined
-      // An operator's pause (or archive) stops the run at this checkpoint; resume continues it from here. The status
-      // the previous checkpoint read serves a mutate or next (prepare and producer need the whole row).
-      const seen = step.phase === 'mutate' || step.phase === 'next' ? known.workflow : undefined
-      const workflow = seen ? undefined : await ctx.db.workflows.get(run.workflow_id)
-      const status = seen ? seen.status : workflow?.status
+      // An operator's pause (or archive) stops the run at this checkpoint; resume continues it from here.
+      const { status, eventSequence } = await workflowAt(ctx, run, step.phase, known.workflow)
       if (status !== 'active') {
         const why = status ? `workflow is ${status}` : 'workflow was deleted'
         const turn = await decide(ctx, run, { patch: { status: 'paused', error: why, errorType: null }, effects: [] })
@@ -230,7 +234,7 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
         case 'producer':
           return producerTurn(ctx, run, script, info, state!)
         case 'prepare':
-          return prepareTurn(ctx, run, script, info, workflow!.event_sequence, state!, ahead)
+          return prepareTurn(ctx, run, script, info, eventSequence!, state!, ahead)
         case 'mutate':
           return mutateTurn(ctx, run, script, info, prepared!.ok ? prepared!.value : undefined, ahead)
         case 'next':
@@ -238,6 +242,16 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
       }
     }
   }
+}
+
+/**
+ * The workflow's status for a turn's pause check (and, for prepare, its event sequence): a mutate or next takes the
+ * status the previous checkpoint saw when it read it; anything else reads the workflow now.
+ */
+async function workflowAt(ctx: EngineContext, run: HandlerRun, phase: 'producer' | 'prepare' | 'mutate' | 'next', seen: Known['workflow']) {
+  if (seen && (phase === 'mutate' || phase === 'next')) return { status: seen.status, eventSequence: undefined }
+  const workflow = await ctx.db.workflows.get(run.workflow_id)
+  return { status: workflow?.status, eventSequence: workflow?.event_sequence }
 }
 
 function handlerInfo(script: LoadedScript, run: Pick<HandlerRun, 'handler_type' | 'handler_name'>): HandlerInfo {
@@ -285,8 +299,13 @@ function settled<T>(promise: Promise<T>): Promise<Settled<T>> {
 /** The handler's state as its phases take it (`null` when it has none). */
 export async function loadState(ctx: EngineContext, run: Pick<HandlerRun, 'workflow_id' | 'handler_name'>): Promise<JsonValue> {
   const row = await ctx.db.handlerState.get(run.workflow_id, run.handler_name)
-  if (!row || row.state === null) return null
-  return readJsonColumn(row.state, { table: 'handler_state', column: 'state', rowId: `${run.workflow_id}/${run.handler_name}` }) as JsonValue
+  return parseState(run, row?.state ?? null)
+}
+
+/** A handler's stored state (`handler_state.state`, `null` when it has none) as its phases take it; throws if corrupt. */
+export function parseState(run: Pick<HandlerRun, 'workflow_id' | 'handler_name'>, text: string | null): JsonValue {
+  if (text === null) return null
+  return readJsonColumn(text, { table: 'handler_state', column: 'state', rowId: `${run.workflow_id}/${run.handler_name}` }) as JsonValue
 }
 
 function stateOf(ctx: EngineContext, run: HandlerRun, result: EvalResult): StateOutcome {

@@ -1,7 +1,7 @@
 import { type ExpressionBuilder, sql } from 'kysely'
 import type { Executor } from '../executor.js'
 import { preparedFamily } from '../prepared-query.js'
-import type { Database, WorkflowStatus } from '../schema.js'
+import type { Database, JsonText, WorkflowStatus } from '../schema.js'
 
 /** A consumer's wake-up row, as a pick reads it. */
 export interface PickWakeup {
@@ -19,17 +19,20 @@ export interface PendingBounds {
 }
 
 /**
- * What choosing a workflow's next consumer reads: its status (`undefined` when the workflow does not exist), the
- * pending bounds of the topics asked for (only those with pending events), and its consumers' wake-up rows.
+ * What choosing a workflow's next consumer, and starting it, reads: its status (`undefined` when the workflow does
+ * not exist), the pending bounds of the topics asked for (only those with pending events), its consumers' wake-up
+ * rows, and the stored states of the handlers asked for.
  */
 export interface PickView {
   status: WorkflowStatus | undefined
   bounds: PendingBounds[]
   wakeups: PickWakeup[]
+  /** Handler name → its state's JSON text (`null`: stored as null); a handler without a row is absent. */
+  states: Map<string, JsonText | null>
 }
 
-type Kind = 'workflow' | 'wakeup' | 'bounds'
-type PickRow = { kind: Kind; name: string; a: number | null; b: number | null }
+type Kind = 'workflow' | 'wakeup' | 'bounds' | 'state'
+type PickRow = { kind: Kind; name: string; a: number | null; b: number | null; text: string | null }
 
 /** The oldest (`min`) or newest (`max`) pending sequence of topic `t`, as a scalar subquery (the partial index). */
 export function pendingSequence(eb: ExpressionBuilder<Database & { t: Database['topics'] }, 't'>, which: 'min' | 'max') {
@@ -41,46 +44,65 @@ export function pendingSequence(eb: ExpressionBuilder<Database & { t: Database['
 }
 
 /**
- * The three reads as one statement (a UNION ALL of three branches, told apart by a constant `kind` column): on
- * PostgreSQL one round trip instead of three in parallel, which were the session loop's slowest step between runs.
- * Every value is a bound parameter; the constants are literals of the query.
+ * The reads as one statement (a UNION ALL of up to four branches, told apart by a constant `kind` column): on
+ * PostgreSQL one round trip instead of three in parallel between consumer runs, and none of the run's first turn's
+ * reads. Every value is a bound parameter; the constants are literals of the query.
  */
-function pickViewQuery(db: Executor, workflowId: string, topics: readonly string[]) {
+function pickViewQuery(db: Executor, workflowId: string, topics: readonly string[], handlers: readonly string[]) {
   const none = sql<number | null>`cast(null as bigint)`
+  const noText = sql<string | null>`cast(null as text)`
   const kind = (k: Kind) => sql.lit(k).$castTo<Kind>().as('kind')
-  const query = db
+  let query = db
     .selectFrom('workflows')
-    .select((eb) => [kind('workflow'), eb.cast<string>('status', 'text').as('name'), none.as('a'), none.as('b')])
+    .select((eb) => [kind('workflow'), eb.cast<string>('status', 'text').as('name'), none.as('a'), none.as('b'), noText.as('text')])
     .where('id', '=', workflowId)
     .unionAll(
       db
         .selectFrom('consumer_wakeups')
-        .select([kind('wakeup'), 'consumer_name as name', 'idle_after_sequence as a', 'wake_at as b'])
+        .select([kind('wakeup'), 'consumer_name as name', 'idle_after_sequence as a', 'wake_at as b', noText.as('text')])
         .where('workflow_id', '=', workflowId),
     )
-  if (topics.length === 0) return query
-  return query.unionAll(
-    db
-      .selectFrom('topics as t')
-      .select((eb) => [kind('bounds'), 't.name as name', pendingSequence(eb, 'min').as('a'), pendingSequence(eb, 'max').as('b')])
-      .where('t.workflow_id', '=', workflowId)
-      .where('t.name', 'in', topics),
-  )
+  if (topics.length > 0) {
+    query = query.unionAll(
+      db
+        .selectFrom('topics as t')
+        .select((eb) => [kind('bounds'), 't.name as name', pendingSequence(eb, 'min').as('a'), pendingSequence(eb, 'max').as('b'), noText.as('text')])
+        .where('t.workflow_id', '=', workflowId)
+        .where('t.name', 'in', topics),
+    )
+  }
+  if (handlers.length > 0) {
+    query = query.unionAll(
+      db
+        .selectFrom('handler_state')
+        .select([kind('state'), 'handler_name as name', none.as('a'), none.as('b'), 'state as text'])
+        .where('workflow_id', '=', workflowId)
+        .where('handler_name', 'in', handlers),
+    )
+  }
+  return query
 }
 
-/** {@link pickViewQuery} by number of topics, compiled once per dialect: a session reads it before every consumer run. */
+/** {@link pickViewQuery} by numbers of topics and handlers, compiled once per dialect: read before every consumer run. */
 const pickViews = preparedFamily<PickRow>()
 
-/** Reads the {@link PickView} of `workflowId` for `topics` (duplicates ignored) in one statement. */
-export async function readPickView(db: Executor, workflowId: string, topics: readonly string[]): Promise<PickView> {
+/**
+ * Reads the {@link PickView} of `workflowId` for `topics` and the states of `handlers` (duplicates ignored) in one
+ * statement.
+ */
+export async function readPickView(db: Executor, workflowId: string, topics: readonly string[], handlers: readonly string[] = []): Promise<PickView> {
   const names = [...new Set(topics)]
+  const owners = [...new Set(handlers)]
   const rows = await pickViews
-    .of(String(names.length), 1 + names.length, (q, ...args) => pickViewQuery(q, args[0] as string, args.slice(1) as string[]))
-    .rows(db, workflowId, ...names)
-  const view: PickView = { status: undefined, bounds: [], wakeups: [] }
+    .of(`${names.length}/${owners.length}`, 1 + names.length + owners.length, (q, ...args) =>
+      pickViewQuery(q, args[0] as string, args.slice(1, 1 + names.length) as string[], args.slice(1 + names.length) as string[]),
+    )
+    .rows(db, workflowId, ...names, ...owners)
+  const view: PickView = { status: undefined, bounds: [], wakeups: [], states: new Map() }
   for (const row of rows) {
     if (row.kind === 'workflow') view.status = row.name as WorkflowStatus
     else if (row.kind === 'wakeup') view.wakeups.push({ consumerName: row.name, idleAfterSequence: nullableNumber(row.a), wakeAt: nullableNumber(row.b) })
+    else if (row.kind === 'state') view.states.set(row.name, row.text as JsonText | null)
     else if (row.a !== null) view.bounds.push({ topic: row.name, oldestSequence: Number(row.a), newestSequence: Number(row.b) })
   }
   // The order of a UNION ALL's rows is not defined: sorted here as the separate reads sorted them.

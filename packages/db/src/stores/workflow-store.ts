@@ -19,10 +19,10 @@ export interface WorkflowStore {
   insert(row: NewWorkflow): Promise<void>
   get(id: string): Promise<Workflow | undefined>
   /**
-   * What choosing the workflow's next consumer reads, in one statement: its status, the pending bounds of `topics`
-   * and its consumers' wake-up rows (see {@link PickView}).
+   * What choosing the workflow's next consumer reads, in one statement: its status, the pending
+   * bounds of `topics`, its consumers' wake-up rows and the states of `handlers` (see {@link PickView}).
    */
-  pickView(id: string, topics: readonly string[]): Promise<PickView>
+  pickView(id: string, topics: readonly string[], handlers?: readonly string[]): Promise<PickView>
   list(filter?: { status?: WorkflowStatus }): Promise<Workflow[]>
   /** Compare-and-set on the status; returns whether it applied. */
   transitionStatus(id: string, change: WorkflowStatusChange): Promise<boolean>
@@ -48,8 +48,8 @@ export function createWorkflowStore(db: Executor): WorkflowStore {
     get(id) {
       return workflowById.first(db, id)
     },
-    pickView(id, topics) {
-      return readPickView(db, id, topics)
+    pickView(id, topics, handlers) {
+      return readPickView(db, id, topics, handlers)
     },
     list(filter = {}) {
       let q = db.selectFrom('workflows').selectAll()
