@@ -51,10 +51,11 @@ export interface HandlerResult {
 /** What the session loop hands a run it just created to its first turn. @internal */
 export interface ExecuteOptions {
   /**
-   * The handler's state as the session read it just before it created the run (its pick view). The first turn's
-   * prepare takes it instead of reading it again: it was read in the session that owns the workflow, and only a
-   * commit of this consumer's runs writes it. (The turn still reads the workflow: an operator's pause committed
-   * while the run was created stops it before prepare.)
+   * What the first turn takes instead of reading it: the handler's state as the session read it just before it
+   * created the run (its pick view; it was read in the session that owns the workflow, and only a commit of this
+   * consumer's runs writes it), and the workflow's status and event sequence when the run's insert read them in its
+   * statement (PostgreSQL). An operator's pause committed after that statement is seen at the next checkpoint,
+   * before any mutation; on SQLite the turn reads the workflow, after the insert's commit.
    */
   known?: Known
   /**
@@ -165,12 +166,12 @@ interface Turn {
 }
 
 /**
- * What a turn knows without reading: the state its prepare takes, and the workflow's status a mutate or next takes
- * for its pause check. @internal
+ * What a turn knows without reading: the state its prepare takes, and the workflow's status its pause check takes
+ * (with the event sequence, which a producer or prepare needs too). @internal
  */
 export interface Known {
   state?: { value: JsonValue }
-  workflow?: { status: WorkflowStatus | undefined }
+  workflow?: { status: WorkflowStatus | undefined; eventSequence?: number }
 }
 
 /** Applies a decision; a run moved by someone else stops this executor without writing. */
@@ -245,11 +246,11 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
 }
 
 /**
- * The workflow's status for a turn's pause check (and, for prepare, its event sequence): a mutate or next takes the
- * status the previous checkpoint saw when it read it; anything else reads the workflow now.
+ * The workflow's status for a turn's pause check (and, for producer and prepare, its event sequence): what the run's
+ * insert or the previous checkpoint saw, when it read it in its statement; else the workflow is read now.
  */
 async function workflowAt(ctx: EngineContext, run: HandlerRun, phase: 'producer' | 'prepare' | 'mutate' | 'next', seen: Known['workflow']) {
-  if (seen && (phase === 'mutate' || phase === 'next')) return { status: seen.status, eventSequence: undefined }
+  if (seen && (seen.eventSequence !== undefined || phase === 'mutate' || phase === 'next')) return seen
   const workflow = await ctx.db.workflows.get(run.workflow_id)
   return { status: workflow?.status, eventSequence: workflow?.event_sequence }
 }

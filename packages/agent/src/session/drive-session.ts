@@ -209,8 +209,8 @@ async function runProducers(ctx: EngineContext, session: Session, script: Loaded
     if (!planned.has(producer.name) || done.has(producer.name)) continue
     const stop = await between(ctx, session, lease)
     if (stop) return stop
-    const run = await createRun(ctx, session, { handlerType: 'producer', handlerName: producer.name, phase: 'executing' })
-    const outcome = stopFor(await executeHandler(ctx, run.id, run))
+    const { run, workflow } = await createRun(ctx, session, { handlerType: 'producer', handlerName: producer.name, phase: 'executing' })
+    const outcome = stopFor(await executeHandler(ctx, run.id, run, workflow ? { known: { workflow } } : {}))
     if (outcome) return outcome
   }
   return undefined
@@ -279,7 +279,9 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
     // topic reads waits at its gate: a crash here leaves nothing behind, and the session's next pick starts over.
     let run: HandlerRun
     try {
-      run = await createRun(ctx, session, { handlerType: 'consumer', handlerName: next, phase: 'preparing', id })
+      const created = await createRun(ctx, session, { handlerType: 'consumer', handlerName: next, phase: 'preparing', id })
+      run = created.run
+      if (created.workflow) options.known = { ...options.known, workflow: created.workflow }
     } catch (error) {
       options.prepareAhead?.abandon()
       options.span?.end()

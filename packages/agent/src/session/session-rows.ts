@@ -1,5 +1,5 @@
 /** The session's own rows: opening (with the schedule advance), creating runs, closing. */
-import type { ErrorType, HandlerRun, HandlerType, RunPhase, Session, SessionStatus, SessionTrigger } from '@ledgerflow/db'
+import type { ErrorType, HandlerRun, HandlerType, RunPhase, SeenWorkflow, Session, SessionStatus, SessionTrigger } from '@ledgerflow/db'
 import { readJsonColumn } from '@ledgerflow/db'
 import { z } from 'zod'
 import type { EngineContext, LoadedScript } from '../context.js'
@@ -134,8 +134,12 @@ export interface NewRun {
   id?: string
 }
 
-/** Creates a run in the session (with its ordinal and the session's run count) and returns it as written. */
-export async function createRun(ctx: EngineContext, session: Session, run: NewRun): Promise<HandlerRun> {
+/**
+ * Creates a run in the session (with its ordinal and the session's run count) and returns it as written, with the
+ * workflow's status and event sequence when the insert's statement read them (PostgreSQL, a run that continues no
+ * other): the run's first turn takes them for its pause check instead of reading the workflow again.
+ */
+export async function createRun(ctx: EngineContext, session: Session, run: NewRun): Promise<{ run: HandlerRun; workflow?: SeenWorkflow }> {
   const id = run.id ?? ctx.ids('run')
   const now = ctx.clock.now()
   const row = runRow({
@@ -153,11 +157,11 @@ export async function createRun(ctx: EngineContext, session: Session, run: NewRu
   // a plain run needs no transaction of its own; a continuation also takes over the failed run's reservations.
   const retryOf = run.retryOf
   const created = !retryOf
-    ? await ctx.db.runs.insertNextRun(row)
+    ? await ctx.db.runs.insertNextRunSeeing(row)
     : await ctx.db.transaction(async (tx) => {
         const inserted = await tx.runs.insertNextRun(row)
         await tx.events.transfer(retryOf.id, id, now)
-        return inserted
+        return { run: inserted }
       })
   // CRASH WINDOW: the run exists and is active; recovery resumes it from its first phase.
   ctx.fault('run:after-create', { workflowId: session.workflow_id, sessionId: session.id, runId: id, phase: run.phase })

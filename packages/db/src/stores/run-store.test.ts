@@ -123,6 +123,21 @@ defineStoreSuite('run store: reads and counters', (env) => {
     expect(inserted).toMatchObject({ ordinal: 1, attempt: 1, cost: 0 })
   })
 
+  it('inserts the next run seeing the workflow: its status and event sequence in the same statement on PostgreSQL', async () => {
+    const { db } = env()
+    const w = await seedWorkflow(db)
+    const sessionId = await seedSession(db, w)
+    await db.workflows.allocateEventSequence(w.workflowId, 3)
+    const workflow = (await db.workflows.get(w.workflowId))!
+    const { ordinal: _ordinal, ...row } = runRow({ ...w, sessionId }, 'seeing', runState('active', 'preparing'))
+    const { run, workflow: seen } = await db.runs.insertNextRunSeeing(row)
+    expect(run).toEqual(await db.runs.get('seeing'))
+    expect((await db.sessions.get(sessionId))?.handler_run_count).toBe(1)
+    if (db.dialect === 'postgres') expect(seen).toEqual({ status: workflow.status, eventSequence: workflow.event_sequence })
+    else expect(seen).toBeUndefined()
+    expect(workflow.event_sequence).toBe(3)
+  })
+
   it('inserts nothing and counts nothing when the next run breaks a constraint', async () => {
     const { db } = env()
     const w = await seedWorld(db)

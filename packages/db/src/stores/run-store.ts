@@ -34,6 +34,11 @@ export interface RunStore {
   insertNext(row: Omit<NewHandlerRun, 'ordinal'>): Promise<number>
   /** {@link RunStore.insertNext}, returning the run as a read of it would (its columns' defaults filled in). */
   insertNextRun(row: Omit<NewHandlerRun, 'ordinal'>): Promise<HandlerRun>
+  /**
+   * {@link RunStore.insertNextRun}, with the workflow's status and event sequence as the insert saw them when the
+   * same statement could read them (PostgreSQL; `workflow` is absent on SQLite, where a read costs no round trip).
+   */
+  insertNextRunSeeing(row: Omit<NewHandlerRun, 'ordinal'>): Promise<{ run: HandlerRun; workflow?: SeenWorkflow }>
   get(id: string): Promise<HandlerRun | undefined>
   /** Runs of a session in the order they were created. */
   listBySession(sessionId: string): Promise<HandlerRun[]>
@@ -67,6 +72,12 @@ export interface RunStore {
    * part can apply without the others), a transaction on SQLite; composes into a caller's transaction.
    */
   prepare(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunPrepareEffects): Promise<RunPrepareResult>
+}
+
+/** A workflow's status and event sequence, as a write that read them in its statement saw them. */
+export interface SeenWorkflow {
+  status: WorkflowStatus
+  eventSequence: number
 }
 
 /** What {@link RunStore.prepare} did. */
@@ -163,9 +174,18 @@ function countedNextRun(db: Executor, row: NewRunRow) {
     .returning((eb) => eb.selectFrom('inserted').select('inserted.ordinal').as('ordinal'))
 }
 
+/** {@link countedNextRun}, also returning the workflow's status and event sequence as the statement saw them. */
+function countedNextRunSeeing(db: Executor, row: NewRunRow) {
+  return countedNextRun(db, row).returning((eb) => [
+    eb.selectFrom('workflows').select('workflows.status').where('workflows.id', '=', row.workflow_id).as('workflow_status'),
+    eb.selectFrom('workflows').select('workflows.event_sequence').where('workflows.id', '=', row.workflow_id).as('event_sequence'),
+  ])
+}
+
 /** Compiled next-run statements by the columns given (a column left undefined takes its default). */
 const nextRunInserted = preparedFamily<{ ordinal: number | string }>()
 const nextRunCounted = preparedFamily<{ ordinal: number | string | null }>()
+const nextRunSeeing = preparedFamily<{ ordinal: number | string | null; workflow_status: WorkflowStatus | null; event_sequence: number | string | null }>()
 
 /** The statement of `build` for a row of these `columns`, compiled once per dialect (see `prepareQuery`). */
 function nextRunQuery<Row>(
@@ -339,6 +359,16 @@ export function createRunStore(db: Executor): RunStore {
     },
     async insertNextRun(row) {
       return insertedRun(row, await this.insertNext(row))
+    },
+    async insertNextRunSeeing(row) {
+      if (isSqlite(db)) return { run: await this.insertNextRun(row) }
+      const { columns, values } = definedColumns(row)
+      const counted = await nextRunQuery(nextRunSeeing, columns, countedNextRunSeeing).first(db, ...values)
+      if (!counted) throw new NotFoundError('session', row.script_run_id)
+      const run = insertedRun(row, Number(counted.ordinal))
+      // The run's foreign key makes the workflow exist; a null would mean a schema this code does not know.
+      if (counted.workflow_status === null || counted.event_sequence === null) return { run }
+      return { run, workflow: { status: counted.workflow_status, eventSequence: Number(counted.event_sequence) } }
     },
     get(id) {
       return runById.first(db, id)
