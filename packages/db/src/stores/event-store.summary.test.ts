@@ -1,15 +1,12 @@
 import { expect, it } from 'vitest'
 import { defineStoreSuite } from '../test-helpers/backends.js'
-import { NOW, TOPIC, publishEvents, seedWorld } from '../test-helpers/seed.js'
+import { NOW, TOPIC, seedPendingWorld } from '../test-helpers/seed.js'
 
 defineStoreSuite('event store: pending summaries', (env) => {
   /** inbox: m1..m4 (sequences 1-4), other: o1, o2 (5, 6), empty: nothing. */
   async function setUp() {
     const { db } = env()
-    const w = await seedWorld(db, 'wf-1', { topics: [TOPIC, 'other', 'empty'] })
-    await publishEvents(db, 'wf-1', ['m1', 'm2', 'm3', 'm4'])
-    await publishEvents(db, 'wf-1', ['o1', 'o2'], { topic: 'other' })
-    return { db, w }
+    return { db, w: await seedPendingWorld(db) }
   }
 
   it('counts pending events per topic with their oldest and newest sequence', async () => {

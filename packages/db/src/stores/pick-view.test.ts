@@ -1,14 +1,12 @@
 import { expect, it } from 'vitest'
 import { defineStoreSuite } from '../test-helpers/backends.js'
-import { NOW, TOPIC, publishEvents, seedWorld } from '../test-helpers/seed.js'
+import { NOW, TOPIC, seedPendingWorld } from '../test-helpers/seed.js'
 
 defineStoreSuite('workflow store: the pick view', (env) => {
   /** inbox: m1..m4 (sequences 1-4), other: o1, o2 (5, 6), empty: nothing; two consumers with wake-up rows. */
   async function setUp() {
     const { db } = env()
-    const w = await seedWorld(db, 'wf-1', { topics: [TOPIC, 'other', 'empty'] })
-    await publishEvents(db, 'wf-1', ['m1', 'm2', 'm3', 'm4'])
-    await publishEvents(db, 'wf-1', ['o1', 'o2'], { topic: 'other' })
+    const w = await seedPendingWorld(db)
     await db.wakeups.set('wf-1', 'reply', { idleAfterSequence: 4, wakeAt: NOW + 500, now: NOW })
     await db.wakeups.set('wf-1', 'digest', { idleAfterSequence: null, wakeAt: null, now: NOW })
     return { db, w }

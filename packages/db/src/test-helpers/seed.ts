@@ -212,6 +212,14 @@ export async function seedWorld(
   return { ...w, sessionId, runId }
 }
 
+/** {@link seedWorld} `wf-1` with pending events: inbox m1..m4 (sequences 1-4), other o1, o2 (5, 6), empty: none. */
+export async function seedPendingWorld(db: Stores): Promise<World> {
+  const w = await seedWorld(db, 'wf-1', { topics: [TOPIC, 'other', 'empty'] })
+  await publishEvents(db, 'wf-1', ['m1', 'm2', 'm3', 'm4'])
+  await publishEvents(db, 'wf-1', ['o1', 'o2'], { topic: 'other' })
+  return w
+}
+
 /** Publishes one event per message id (id `<workflow>:<topic>:<messageId>`), all at `now`. */
 export function publishEvents(
   db: Stores,
