@@ -72,7 +72,7 @@ export async function runPlan(plan: EvaluationPlan, instance?: PreparedInstance,
   const preloaded = instance === undefined ? pool?.claim(plan, key) : undefined
   let prepared = preloaded?.instance ?? instance ?? pool?.take(plan.limits.memoryLimitBytes)
   try {
-    prepared ??= await prepareInstance(plan.limits.memoryLimitBytes)
+    prepared ??= (await pool?.takeRenewed(plan.limits.memoryLimitBytes)) ?? (await prepareInstance(plan.limits.memoryLimitBytes))
   } catch (error) {
     return failed(limitError('sandbox_internal', `Creating the sandbox failed: ${(error as Error)?.message ?? String(error)}`), startedAt)
   }

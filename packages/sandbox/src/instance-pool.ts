@@ -95,6 +95,18 @@ export class InstancePool {
   }
 
   /**
+   * With none ready, a spent instance handed back, renewed now (see `renewInstance`): on the critical path, but a
+   * renewal costs a fraction of a new instance, whose new memory also leaves garbage behind. An evaluation takes it
+   * when evaluations overlap (a thread serving several sessions), so the pool, which refills only while none runs,
+   * stays empty. `undefined` when there is none to renew.
+   */
+  async takeRenewed(memoryLimitBytes: number): Promise<PreparedInstance | undefined> {
+    if (memoryLimitBytes !== this.memoryLimitBytes || this.recycle || this.closed) return undefined
+    this.image ??= await takenImage()
+    return this.renewOne()
+  }
+
+  /**
    * The preloaded script for `plan` (whose {@link preloadKey} is `key`) if one is ready: its instance has run the script's top-level code and nothing
    * else (see `Evaluation.preload`). A preload for another script, other tools or other limits is given back.
    */

@@ -133,6 +133,29 @@ describe('renewing a spent instance: a new WebAssembly instance on its zeroed me
     expect(await renewInstance(grown, image)).toBeUndefined()
   })
 
+  it('renews a spent instance for an evaluation that finds the pool empty while others run, instead of creating one', async () => {
+    const overlapping = createSandboxRunner({ limits: FAST_LIMITS, pool: { size: 2 }, preload: false })
+    try {
+      // Two ready instances, prepared while nothing runs.
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+      let release!: () => void
+      const gate = new Promise<void>((resolve) => (release = resolve))
+      const held = recordingHost({ send: async () => (await gate, 'sent') })
+      // B holds its instance (and keeps the pool from refilling) until its tool call returns.
+      const b = overlapping.evaluate(request(consumer('async prepare() { return await Email.send({}) }'), { recording: held }))
+      // A spends the other ready instance and hands it back while B still runs.
+      expect(success(await overlapping.evaluate(request(LITTER, { args: [7] })))).toBe(2000)
+      const before = poolStats.renewed
+      const probe = consumer('prepare() { return [typeof globalThis.secret, Object.prototype.polluted === undefined] }')
+      expect(success(await overlapping.evaluate(request(probe)))).toEqual(['undefined', true])
+      expect(poolStats.renewed).toBe(before + 1)
+      release()
+      expect(success(await b)).toBe('sent')
+    } finally {
+      await overlapping.close()
+    }
+  })
+
   it('is what a pooled runner does by default, each evaluation starting fresh', async () => {
     const before = { ...poolStats }
     await expectFreshEvaluations(renewing)
