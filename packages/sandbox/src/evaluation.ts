@@ -95,7 +95,9 @@ export class Evaluation implements InstanceBinding {
       this.onHostException(instance, error)
     }
     instance.binding = undefined
-    const overran = capped && this.failure?.code === 'sandbox_timeout'
+    // The cap is enforced where QuickJS calls the interrupt handler; a top level that went past it between two calls
+    // (the thread descheduled in its last stretch) also overran.
+    const overran = capped && (this.failure?.code === 'sandbox_timeout' || this.budget.guestTime() > this.plan.limits.timeoutMs)
     if (this.unpreloadable || overran) {
       this.finished = true
       this.release()
