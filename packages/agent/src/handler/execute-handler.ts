@@ -215,8 +215,8 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
     case 'ledger':
       return ledgerTurn(ctx, run, script, info, prepared)
     case 'evaluate': {
-      // The handler's state, read while the workflow is (on PostgreSQL, one round trip for both): only producer and
-      // prepare take it, and only if the workflow turns out active.
+      // The handler's state (unless the session's pick view brought it), read while the workflow is: only producer
+      // and prepare take it, and only if the workflow turns out active.
       const state =
         step.phase === 'prepare' && known.state !== undefined
           ? Promise.resolve({ ok: true as const, value: known.state.value })

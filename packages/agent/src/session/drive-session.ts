@@ -264,7 +264,7 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
     if (stop) return stopSession(ctx, session, stop)
     const now = ctx.clock.now()
     const picked = await view
-    const { bounds, wakeups } = picked
+    const { bounds, wakeups } = picked // already settled: the status check above awaited it
     const next = pickConsumer(consumers, new Map(bounds.map((b) => [b.topic, b])), new Map(wakeups.map((w) => [w.consumerName, w])), now)
     if (!next) return closeSession(ctx, session, { status: 'completed' })
     consumerRuns ??= await ctx.db.runs.countConsumerRuns(session.id)
