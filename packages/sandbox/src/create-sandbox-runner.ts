@@ -123,7 +123,7 @@ export function createSandboxRunner(options: SandboxRunnerOptions = {}): Sandbox
   const threaded = threads > 0 ? new ThreadedEvaluator({ limits, poolSize: size, threads, recycle, preload }) : undefined
   let running = 0
   // The pool creates instances only while no evaluation runs on this thread, so it never slows one down.
-  const pool = size > 0 && threaded === undefined ? new InstancePool(limits.memoryLimitBytes, size, { busy: () => running > 0, recycle, preload }) : undefined
+  const pool = size > 0 && threaded === undefined ? new InstancePool(limits.memoryLimitBytes, size, { busy: () => running > 0, inFlight: () => running, recycle, preload }) : undefined
   let closed = false
 
   return {

@@ -5,7 +5,7 @@ import { planEvaluation } from './evaluation-plan.js'
 import { type InstanceImage, instanceImage, recycleInstance, renewInstance, restoreInstance, useInstanceImages } from './instance-image.js'
 import { poolStats } from './instance-pool.js'
 import { resolveLimits } from './limits.js'
-import type { PreparedInstance } from './quickjs-instance.js'
+import { type PreparedInstance, instanceStats } from './quickjs-instance.js'
 import { FAST_LIMITS, consumer, failure, recordingHost, request, success } from './test-helpers/harness.js'
 import type { EvaluationOutcome, SandboxRunner } from './types.js'
 
@@ -151,6 +151,37 @@ describe('renewing a spent instance: a new WebAssembly instance on its zeroed me
       expect(poolStats.renewed).toBe(before + 1)
       release()
       expect(success(await b)).toBe('sent')
+    } finally {
+      await overlapping.close()
+    }
+  })
+
+  it('keeps a spent memory for every evaluation that was in flight, so a second wave of overlapping evaluations creates none', async () => {
+    const overlapping = createSandboxRunner({ limits: FAST_LIMITS, pool: { size: 1 }, preload: false })
+    const wave = async (n: number) => {
+      let release!: () => void
+      const gate = new Promise<void>((resolve) => (release = resolve))
+      const held = recordingHost({ send: async () => (await gate, 'sent') })
+      const code = consumer(`async prepare(n) {
+        const seen = typeof globalThis.secret;
+        globalThis.secret = "s3cr3t-" + n;
+        return [seen, await Email.send({})];
+      }`)
+      const runs = Array.from({ length: n }, (_, i) => overlapping.evaluate(request(code, { args: [i], recording: held })))
+      // Every evaluation has reached its tool call (each holds an instance) before any is released.
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+      release()
+      return (await Promise.all(runs)).map(success)
+    }
+    try {
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+      expect(await wave(4)).toEqual(Array.from({ length: 4 }, () => ['undefined', 'sent']))
+      const created = instanceStats.created
+      const renewed = poolStats.renewed
+      expect(await wave(4)).toEqual(Array.from({ length: 4 }, () => ['undefined', 'sent']))
+      // Before: a pool of 1 kept one spent memory and dropped the other three, so three were created again.
+      expect(instanceStats.created).toBe(created)
+      expect(poolStats.renewed - renewed).toBeGreaterThanOrEqual(3)
     } finally {
       await overlapping.close()
     }

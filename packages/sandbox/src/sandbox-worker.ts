@@ -19,7 +19,7 @@ useCompiledModule(data.quickjs)
 
 /** Evaluations running in this thread, by id. */
 const running = new Map<number, { controller: AbortController; replies: Map<number, (reply: HostReply) => void> }>()
-const pool = new InstancePool(data.memoryLimitBytes, data.poolSize, { busy: () => running.size > 0, recycle: data.recycle, preload: data.preload })
+const pool = new InstancePool(data.memoryLimitBytes, data.poolSize, { busy: () => running.size > 0, inFlight: () => running.size, recycle: data.recycle, preload: data.preload })
 const post = (message: FromWorker) => port.postMessage(message)
 
 function start(id: number, slot: number, remote: Extract<ToWorker, { t: 'eval' }>['plan']): void {
