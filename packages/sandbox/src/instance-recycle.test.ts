@@ -3,7 +3,7 @@ import { createSandboxRunner } from './create-sandbox-runner.js'
 import { Evaluation } from './evaluation.js'
 import { planEvaluation } from './evaluation-plan.js'
 import { type InstanceImage, instanceImage, recycleInstance, renewInstance, restoreInstance, useInstanceImages } from './instance-image.js'
-import { poolStats } from './instance-pool.js'
+import { InstancePool, MAX_SPENT_IN_FLIGHT, poolStats } from './instance-pool.js'
 import { resolveLimits } from './limits.js'
 import { type PreparedInstance, instanceStats } from './quickjs-instance.js'
 import { FAST_LIMITS, consumer, failure, recordingHost, request, success } from './test-helpers/harness.js'
@@ -184,6 +184,19 @@ describe('renewing a spent instance: a new WebAssembly instance on its zeroed me
       expect(poolStats.renewed - renewed).toBeGreaterThanOrEqual(3)
     } finally {
       await overlapping.close()
+    }
+  })
+
+  it('keeps at most its size plus MAX_SPENT_IN_FLIGHT spent instances, however many evaluations were in flight', async () => {
+    const pool = new InstancePool(limits.memoryLimitBytes, 1, { inFlight: () => 40, preload: false })
+    try {
+      const spent = await Promise.all(Array.from({ length: MAX_SPENT_IN_FLIGHT + 4 }, () => restoreInstance(image, limits.memoryLimitBytes)))
+      const dropped = instanceStats.dropped
+      // Handed back in one turn: the pool's refill has not run, so nothing is ready and all of them wait as spent.
+      for (const instance of spent) pool.giveBack(instance)
+      expect(instanceStats.dropped - dropped).toBe(spent.length - (1 + MAX_SPENT_IN_FLIGHT))
+    } finally {
+      await pool.close()
     }
   })
 
