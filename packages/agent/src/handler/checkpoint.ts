@@ -2,7 +2,7 @@
  * Performs one {@link Decision}: the run's new columns and every effect, in ONE transaction, guarded by the run's
  * phase and status as last read (compare-and-set), so a run moved by someone else is never overwritten.
  */
-import type { HandlerRun, HandlerRunUpdate, LedgerflowTx, LogLine, Mutation, PublishOutcome, RunPrepareResult, WorkflowStatus } from '@ledgerflow/db'
+import type { HandlerRun, HandlerRunUpdate, LedgerflowTx, LogLine, Mutation, PickView, PublishOutcome, RunPrepareResult, WorkflowStatus } from '@ledgerflow/db'
 import type { EngineContext } from '../context.js'
 import type { PhaseBuffer } from './phase-buffer.js'
 import { runRow } from './run-row.js'
@@ -17,6 +17,18 @@ export interface CheckpointInput {
   buffers?: readonly PhaseBuffer[]
   /** The run's ledger row, for `ledger` effects. */
   ledger?: Mutation
+  /**
+   * What the session's next pick reads (see {@link NextPick}): a commit checkpoint written as one statement returns
+   * it in {@link CheckpointResult.view}.
+   */
+  nextPick?: NextPick
+}
+
+/** The workflow and the topics and handlers whose pick view the session loop reads before each consumer run. */
+export interface NextPick {
+  workflowId: string
+  topics: readonly string[]
+  handlers: readonly string[]
 }
 
 /** What a checkpoint did. */
@@ -34,6 +46,11 @@ export interface CheckpointResult {
    * the run's next turn takes it instead of reading the workflow again.
    */
   workflow?: { status: WorkflowStatus | undefined }
+  /**
+   * With {@link CheckpointInput.nextPick}, when the run committed in one statement (PostgreSQL): the session's next
+   * pick view, read in the commit's statement (see `RunStore.commitSeeing`).
+   */
+  view?: PickView
 }
 
 /** Converts a patch to the row update. */
@@ -68,7 +85,8 @@ function oneStatement(
   logs: readonly LogLine[],
   cost: number,
   now: number,
-): ((update: HandlerRunUpdate) => Promise<RunPrepareResult>) | undefined {
+  nextPick: NextPick | undefined,
+): ((update: HandlerRunUpdate) => Promise<RunPrepareResult & { view?: PickView }>) | undefined {
   if (ctx.db.dialect !== 'postgres' || logs.length > 0 || cost !== 0 || buffers.some((b) => b.publishes.length > 0)) return undefined
   const guard = { phase: run.phase, status: run.status }
   const { patch, effects } = decision
@@ -97,6 +115,12 @@ function oneStatement(
     }
     if (!consumes) return undefined
     const effectsOf = { now, ...(state === undefined ? {} : { state: { workflowId: run.workflow_id, handlerName: run.handler_name, state } }) }
+    if (nextPick) {
+      return async (update) => {
+        const { applied, view } = await ctx.db.runs.commitSeeing(run.id, guard, update, effectsOf, nextPick)
+        return { outcome: applied ? 'applied' : 'moved', ...(view ? { view } : {}) }
+      }
+    }
     return async (update) => ({ outcome: (await ctx.db.runs.commit(run.id, guard, update, effectsOf)) ? 'applied' : 'moved' })
   }
   return undefined
@@ -116,7 +140,7 @@ export async function checkpoint(ctx: EngineContext, input: CheckpointInput): Pr
 
   // CRASH WINDOW: a crash here loses only this checkpoint; the run resumes from its previous phase.
   ctx.fault('run:before-checkpoint', site)
-  const single = oneStatement(ctx, run, decision, buffers, logs, cost, now)
+  const single = oneStatement(ctx, run, decision, buffers, logs, cost, now, input.nextPick)
   try {
     // The same writes as the transaction below, as one statement on PostgreSQL (a round trip instead of five). A
     // refused reservation writes nothing; the transaction then runs, to say why (or to reserve, if it can now).
@@ -124,6 +148,7 @@ export async function checkpoint(ctx: EngineContext, input: CheckpointInput): Pr
     if (written?.outcome === 'moved') throw new RunMoved()
     if (written?.outcome === 'applied') {
       if ('workflowStatus' in written) result.workflow = { status: written.workflowStatus }
+      if (written.view) result.view = written.view
     } else {
       await ctx.db.transaction(async (tx) => {
         // The callback may run again after a deadlock (PostgreSQL): start each attempt from a clean result, and keep

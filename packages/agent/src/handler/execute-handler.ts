@@ -3,7 +3,7 @@
  * asks the pure state machine (`transitions.ts`) what comes next, performs it (an evaluation, a reconciliation),
  * and checkpoints the decision in one transaction; repeat until the run commits or stops.
  */
-import type { ErrorType, HandlerRun, RunPhase, RunStatus, WorkflowStatus } from '@ledgerflow/db'
+import type { ErrorType, HandlerRun, PickView, RunPhase, RunStatus, WorkflowStatus } from '@ledgerflow/db'
 import { readJsonColumn } from '@ledgerflow/db'
 import { type JsonValue, resolveLimits } from '@ledgerflow/sandbox'
 import { type Span, SpanStatusCode, context, trace } from '@opentelemetry/api'
@@ -12,7 +12,7 @@ import { LogicError, NotFoundError, toEngineError } from '../errors.js'
 import { rethrowCrash } from '../faults.js'
 import { type PrepareResult, formatIssues, prepareResultSchema } from '../schemas.js'
 import type { HandlerAccess } from '../tools/phase-gate.js'
-import { checkpoint } from './checkpoint.js'
+import { type NextPick, checkpoint } from './checkpoint.js'
 import { type PhaseEvaluation, evaluatePhase } from './evaluate.js'
 import { HeadStart, type HeadStartKey } from './head-start.js'
 import { ledgerView, observeReconcile, performMutation, takeWrittenLedger } from './mutation.js'
@@ -46,6 +46,11 @@ export interface HandlerResult {
   retryAt?: number
   /** The run ended and continues as this new run (a mutation retried in a new run). */
   retriedAs?: string
+  /**
+   * With {@link ExecuteOptions.nextPick}, when the run committed in one statement (PostgreSQL): the session's next
+   * pick view, read in that statement. @internal
+   */
+  nextView?: PickView
 }
 
 /** What the session loop hands a run it just created to its first turn. @internal */
@@ -68,7 +73,18 @@ export interface ExecuteOptions {
    * span nests in it); this executor sets its attributes and ends it. Default: a new span.
    */
   span?: Span
+  /**
+   * The session loop's next pick, for the run's commit checkpoint to read in its statement (see
+   * `RunStore.commitSeeing`); the view comes back in {@link HandlerResult.nextView}.
+   */
+  nextPick?: NextPick
 }
+
+/**
+ * The next pick of each run being executed with one (see {@link ExecuteOptions.nextPick}), for {@link decide}: keyed
+ * by the executor's own copy of the run, which every turn and checkpoint of this execution share.
+ */
+const nextPicks = new WeakMap<HandlerRun, NextPick>()
 
 /** A handler's config as the run needs it. */
 interface HandlerInfo {
@@ -93,6 +109,7 @@ export async function executeHandler(ctx: EngineContext, runId: string, written?
   // checkpoint's compare-and-set would not apply and this executor would stop without writing.
   const run = written?.id === runId ? { ...written } : await ctx.db.runs.get(runId)
   if (!run) throw new NotFoundError('run', runId)
+  if (options.nextPick) nextPicks.set(run, options.nextPick)
   const body = async (span: Span): Promise<HandlerResult> => {
     span.setAttributes({
       'ledgerflow.run_id': run.id,
@@ -107,15 +124,18 @@ export async function executeHandler(ctx: EngineContext, runId: string, written?
     let known: Known = options.known ?? {}
     try {
       let retriedAs: string | undefined
+      let nextView: PickView | undefined
       // Each turn makes one checkpoint; a run needs at most a handful. The bound guards against a logic bug.
       for (let turn = 0; turn < 64; turn++) {
         const outcome = await turnOnce(ctx, run, ahead, known)
         known = outcome.workflow ? { workflow: outcome.workflow } : {}
         ahead = outcome.ahead
         if (outcome.retriedAs) retriedAs = outcome.retriedAs
+        if (outcome.view) nextView = outcome.view
         if (outcome.stop) break
       }
       const result = toResult(run, retriedAs)
+      if (nextView && result.status === 'committed') result.nextView = nextView
       span.setAttributes({ 'ledgerflow.phase': result.phase, 'ledgerflow.status': result.status })
       if (result.errorType) span.setAttribute('ledgerflow.error_type', result.errorType)
       if (result.status === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? 'run failed' })
@@ -163,6 +183,8 @@ interface Turn {
   ahead?: HeadStart
   /** The workflow's status as this turn's checkpoint saw it, if it read it: the next turn's pause check. */
   workflow?: { status: WorkflowStatus | undefined }
+  /** The session's next pick view, when this turn's checkpoint committed the run and read it. */
+  view?: PickView
 }
 
 /**
@@ -176,9 +198,10 @@ export interface Known {
 
 /** Applies a decision; a run moved by someone else stops this executor without writing. */
 async function decide(ctx: EngineContext, run: HandlerRun, decision: Decision, buffers: PhaseBuffer[] = [], ledger?: Parameters<typeof checkpoint>[1]['ledger']): Promise<Turn> {
-  const result = await checkpoint(ctx, { run, decision, buffers, ledger })
+  const nextPick = nextPicks.get(run)
+  const result = await checkpoint(ctx, { run, decision, buffers, ledger, ...(nextPick ? { nextPick } : {}) })
   if (!result.applied) return { stop: true }
-  return { stop: false, retriedAs: result.retriedAs, ...(result.workflow ? { workflow: result.workflow } : {}) }
+  return { stop: false, retriedAs: result.retriedAs, ...(result.workflow ? { workflow: result.workflow } : {}), ...(result.view ? { view: result.view } : {}) }
 }
 
 /** One turn; a head start it does not take is abandoned. */

@@ -255,10 +255,18 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
   // The session's consumer runs so far: counted once, then kept here (this loop creates them one at a time), and
   // counted again after a run that continued as a new run (a retry adds one the loop did not create).
   let consumerRuns: number | undefined
+  // What the next pick reads; a consumer run's commit reads it in its own statement on PostgreSQL.
+  const nextPick = { workflowId: session.workflow_id, topics, handlers }
+  // The view the last run's commit read (see `RunStore.commitSeeing`), for this iteration instead of a read.
+  let seen: PickView | undefined
   for (;;) {
     await turnEventLoop()
-    // The workflow's status and what the next pick needs, in one statement read while the lease is checked.
-    const view = ctx.db.workflows.pickView(session.workflow_id, topics, handlers)
+    // The workflow's status and what the next pick needs, in one statement read while the lease is checked (or, on
+    // PostgreSQL after a run that committed, as its commit read them: a write committed since then, like an
+    // operator's pause, is seen by the next run's insert and first checkpoint, as one committed just after this
+    // read would be; an event published since then wakes the worker again when this session ends).
+    const view = seen ? Promise.resolve(seen) : ctx.db.workflows.pickView(session.workflow_id, topics, handlers)
+    seen = undefined
     view.catch(() => {}) // awaited below; a failure only matters if the lease holds
     const stop = (await leaseStop(ctx, lease)) ?? workflowStop((await view).status)
     if (stop) return stopSession(ctx, session, stop)
@@ -288,7 +296,8 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
       throw error
     }
     consumerRuns++
-    const result = await executeHandler(ctx, run.id, run, options)
+    const result = await executeHandler(ctx, run.id, run, { ...options, nextPick })
+    seen = result.retriedAs ? undefined : result.nextView
     if (result.retriedAs) consumerRuns = undefined
     let outcome = stopFor(result)
     if (!outcome && result.retriedAs) outcome = await finishUnfinished(ctx, session, lease)

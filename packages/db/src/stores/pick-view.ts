@@ -32,7 +32,8 @@ export interface PickView {
 }
 
 type Kind = 'workflow' | 'wakeup' | 'bounds' | 'state'
-type PickRow = { kind: Kind; name: string; a: number | null; b: number | null; text: string | null }
+/** One row of {@link pickViewQuery}: a constant `kind` tells the branches apart. @internal */
+export type PickRow = { kind: Kind; name: string; a: number | null; b: number | null; text: string | null }
 
 /** The oldest (`min`) or newest (`max`) pending sequence of topic `t`, as a scalar subquery (the partial index). */
 export function pendingSequence(eb: ExpressionBuilder<Database & { t: Database['topics'] }, 't'>, which: 'min' | 'max') {
@@ -46,9 +47,10 @@ export function pendingSequence(eb: ExpressionBuilder<Database & { t: Database['
 /**
  * The reads as one statement (a UNION ALL of up to four branches, told apart by a constant `kind` column): on
  * PostgreSQL one round trip instead of three in parallel between consumer runs, and none of the run's first turn's
- * reads. Every value is a bound parameter; the constants are literals of the query.
+ * reads. Every value is a bound parameter; the constants are literals of the query. A run's commit checkpoint appends
+ * it to its own statement on PostgreSQL (`RunStore.commitSeeing`). @internal
  */
-function pickViewQuery(db: Executor, workflowId: string, topics: readonly string[], handlers: readonly string[]) {
+export function pickViewQuery(db: Executor, workflowId: string, topics: readonly string[], handlers: readonly string[]) {
   const none = sql<number | null>`cast(null as bigint)`
   const noText = sql<string | null>`cast(null as text)`
   const kind = (k: Kind) => sql.lit(k).$castTo<Kind>().as('kind')
@@ -98,6 +100,11 @@ export async function readPickView(db: Executor, workflowId: string, topics: rea
       pickViewQuery(q, args[0] as string, args.slice(1, 1 + names.length) as string[], args.slice(1 + names.length) as string[]),
     )
     .rows(db, workflowId, ...names, ...owners)
+  return pickViewOf(rows)
+}
+
+/** Pure; the {@link PickView} of the rows of {@link pickViewQuery}. @internal */
+export function pickViewOf(rows: readonly PickRow[]): PickView {
   const view: PickView = { status: undefined, bounds: [], wakeups: [], states: new Map() }
   for (const row of rows) {
     if (row.kind === 'workflow') view.status = row.name as WorkflowStatus

@@ -3,6 +3,7 @@ import { defineStoreSuite } from '../test-helpers/backends.js'
 import { NOW, TOPIC, publishEvents, seedRun, seedWorld } from '../test-helpers/seed.js'
 
 defineStoreSuite('run store: commit checkpoint', (env) => {
+  const backend = () => env().backend
   const committed = { phase: 'committed', status: 'committed', attempt: 1, retry_at: null, error: null, error_type: null, end_timestamp: NOW + 7, output_state: '{"n":2}' } as const
 
   async function runWithEvents() {
@@ -72,5 +73,44 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     ).rejects.toThrow('stop')
     expect(await db.runs.get(w.runId)).toEqual(run)
     expect(await statuses(db, w.workflowId)).toEqual(before)
+  })
+  it('returns with the commit the pick view a read right after it returns (PostgreSQL), and none on SQLite', async () => {
+    const { db, w } = await runWithEvents()
+    await publishEvents(db, w.workflowId, ['x1'])
+    await db.wakeups.set(w.workflowId, 'reply', { idleAfterSequence: 2, wakeAt: NOW + 50, now: NOW })
+    await db.handlerState.put({ workflowId: w.workflowId, handlerName: 'digest', state: '{"d":1}', runId: null, now: NOW })
+    const run = await db.runs.get(w.runId)
+    const state = { workflowId: w.workflowId, handlerName: run!.handler_name, state: '{"n":2}' }
+    const see = { workflowId: w.workflowId, topics: [TOPIC, 'none', TOPIC], handlers: [run!.handler_name, 'digest', 'absent'] }
+    const seen = await db.runs.commitSeeing(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7, state }, see)
+    expect(seen.applied).toBe(true)
+    expect(await db.runs.get(w.runId)).toEqual({ ...run, ...committed })
+    expect((await statuses(db, w.workflowId)).m1).toEqual(['consumed', w.runId, NOW + 7])
+    const after = await db.workflows.pickView(w.workflowId, see.topics, see.handlers)
+    if (backend() === 'sqlite') return expect(seen.view).toBeUndefined()
+    expect(seen.view).toEqual(after)
+    // The view is after the commit: m1 and m2 consumed (m3 and x1 left), the stored state the new one.
+    expect(after.bounds).toEqual([{ topic: TOPIC, oldestSequence: 3, newestSequence: 4 }])
+    expect(after.states.get(run!.handler_name)).toBe('{"n":2}')
+  })
+
+  it('returns no view and writes nothing when the run moved', async () => {
+    const { db, w } = await runWithEvents()
+    await db.runs.transition(w.runId, {}, { status: 'paused' })
+    const before = await statuses(db, w.workflowId)
+    const see = { workflowId: w.workflowId, topics: [TOPIC], handlers: ['reply'] }
+    expect(await db.runs.commitSeeing(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 }, see)).toEqual({ applied: false })
+    expect(await statuses(db, w.workflowId)).toEqual(before)
+  })
+
+  it('keeps the stored state in the view when the commit stores none', async () => {
+    const { db, w } = await runWithEvents()
+    const run = await db.runs.get(w.runId)
+    const see = { workflowId: w.workflowId, topics: [TOPIC], handlers: [run!.handler_name] }
+    const seen = await db.runs.commitSeeing(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 }, see)
+    expect(seen.applied).toBe(true)
+    if (backend() === 'sqlite') return expect(seen.view).toBeUndefined()
+    expect(seen.view).toEqual(await db.workflows.pickView(w.workflowId, see.topics, see.handlers))
+    expect(seen.view?.states.get(run!.handler_name)).toBe('{"n":1}')
   })
 })

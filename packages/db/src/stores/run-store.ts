@@ -1,13 +1,15 @@
-import { type Compilable, sql } from 'kysely'
+import { type Compilable, type QueryCreator, sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError } from '../errors.js'
 import { createConsumerWakeupStore, sleepAfterWakeupWrite } from './consumer-wakeup-store.js'
 import { createEventStore, reservePendingEvent } from './event-store.js'
 import { createHandlerStateStore } from './handler-state-store.js'
+import { type PickRow, type PickView, pickViewOf, pickViewQuery } from './pick-view.js'
 import { createWorkflowStore } from './workflow-store.js'
 import { type Executor, affected, inTransaction, withTransientRetry } from '../executor.js'
 import { type PreparedQuery, prepareQuery, preparedFamily } from '../prepared-query.js'
 import {
+  type Database,
   type HandlerRun,
   type HandlerRunUpdate,
   type NewHandlerRun,
@@ -62,6 +64,22 @@ export interface RunStore {
    * transaction.
    */
   commit(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunCommitEffects): Promise<boolean>
+  /**
+   * {@link RunStore.commit}, and on PostgreSQL, in the same statement, the workflow's pick view as the session's next
+   * pick needs it (see {@link PickView}): what a read right after the commit would return, saving the session that
+   * round trip. The statement's reads see the database as it was when the statement started, which is the state
+   * after the commit for everything the commit changes in the view: its reserved events were already not pending,
+   * it writes no wake-up row, and the state it stores replaces the one read. A write another connection commits
+   * while the statement runs is missed, as it would be by a read just before it committed. On SQLite `view` is
+   * absent (a read there costs no round trip); with `applied` false it is absent too.
+   */
+  commitSeeing(
+    id: string,
+    guard: { phase: RunPhase; status: RunStatus },
+    set: HandlerRunUpdate,
+    effects: RunCommitEffects,
+    see: { workflowId: string; topics: readonly string[]; handlers: readonly string[] },
+  ): Promise<{ applied: boolean; view?: PickView }>
   /**
    * A consumer run's prepared checkpoint in one atomic step: {@link transition} (from exactly this phase and status),
    * the reservation of at most one event, and the consumer's wake-up row (with the workflow's sleep), all or nothing.
@@ -223,40 +241,81 @@ const commits = preparedFamily<{ moved: number | string }>()
  * state.
  */
 function commitQuery(columns: readonly string[], withState: boolean): PreparedQuery<unknown[], { moved: number | string }> {
-  return commits.of(`${columns.join(',')}/${withState}`, 4 + columns.length + (withState ? 3 : 0), (db, ...args) => {
-    const [id, phase, status] = args as [string, RunPhase, RunStatus]
-    const set = rowOf(columns, args.slice(3, 3 + columns.length)) as HandlerRunUpdate
-    const now = args[3 + columns.length] as number
-    const [workflowId, handlerName, state] = args.slice(4 + columns.length) as [string, string, string]
-    const base = db
-      .with('moved', (qb) => qb.updateTable('handler_runs').set(set).where('id', '=', id).where('phase', '=', phase).where('status', '=', status).returning('id'))
-      .with('consumed', (qb) =>
-        qb
-          .updateTable('events')
-          .set({ status: 'consumed', updated_at: now })
-          .where('reserved_by_run_id', '=', (eb) => eb.selectFrom('moved').select('moved.id'))
-          .where('status', '=', 'reserved')
-          .returning('events.id'),
-      )
-    if (!withState) return base.selectFrom('moved').select((eb) => eb.fn.countAll<number>().as('moved'))
-    return base
-      .with('stored', (qb) =>
-          qb
-            .insertInto('handler_state')
-            .columns(['workflow_id', 'handler_name', 'state', 'updated_at', 'updated_by_run_id'])
-            .expression((eb) => eb.selectFrom('moved').select([eb.val(workflowId).as('workflow_id'), eb.val(handlerName).as('handler_name'), eb.val(state).as('state'), eb.val(now).as('updated_at'), 'moved.id as updated_by_run_id']))
-            .onConflict((oc) =>
-              oc.columns(['workflow_id', 'handler_name']).doUpdateSet((eb) => ({
-                state: eb.ref('excluded.state'),
-                updated_at: eb.ref('excluded.updated_at'),
-                updated_by_run_id: eb.ref('excluded.updated_by_run_id'),
-              })),
-            )
-            .returning('handler_state.workflow_id'),
-      )
+  return commits.of(`${columns.join(',')}/${withState}`, commitArity(columns, withState), (db, ...args) =>
+    commitWrites(db, columns, withState, args)
       .selectFrom('moved')
-      .select((eb) => eb.fn.countAll<number>().as('moved'))
+      .select((eb) => eb.fn.countAll<number>().as('moved')),
+  )
+}
+
+/** The number of arguments of {@link commitQuery}. */
+const commitArity = (columns: readonly string[], withState: boolean) => 4 + columns.length + (withState ? 3 : 0)
+
+/** The commit statement's rows when it also returns the pick view: one `moved` row (its count in `a`), then the view's. */
+type SeeingRow = Omit<PickRow, 'kind'> & { kind: PickRow['kind'] | 'moved' }
+
+/** PostgreSQL commit checkpoints that return the pick view, by shape (also the numbers of topics and handlers). */
+const commitsSeeing = preparedFamily<SeeingRow>()
+
+/**
+ * {@link commitQuery} followed by the pick view (see {@link RunStore.commitSeeing}): `select 'moved', count(*) from
+ * moved union all` the view's branches, which read nothing the WITHs wrote. Arguments: those of {@link commitQuery},
+ * then the workflow, the topics and the handlers.
+ */
+function commitSeeingQuery(columns: readonly string[], withState: boolean, topics: number, handlers: number): PreparedQuery<unknown[], SeeingRow> {
+  const arity = commitArity(columns, withState)
+  return commitsSeeing.of(`${columns.join(',')}/${withState}/${topics}/${handlers}`, arity + 1 + topics + handlers, (db, ...args) => {
+    const [workflowId, ...names] = args.slice(arity) as string[]
+    const view = pickViewQuery(db, workflowId!, names.slice(0, topics), names.slice(topics))
+    return commitWrites(db, columns, withState, args.slice(0, arity))
+      .selectFrom('moved')
+      .select([
+        sql.lit('moved').$castTo<SeeingRow['kind']>().as('kind'),
+        sql<string>`cast(null as text)`.as('name'),
+        sql<number | null>`count(*)`.as('a'),
+        sql<number | null>`cast(null as bigint)`.as('b'),
+        sql<string | null>`cast(null as text)`.as('text'),
+      ])
+      .unionAll(view)
   })
+}
+
+/** What the commit statement's final select may read: the run's row if it moved (the other WITHs only write). */
+type CommitWrites = QueryCreator<Database & { moved: { id: string } }>
+
+/** The WITHs of the commit statement (see {@link commitQuery}), ready for its final `select … from moved`. */
+function commitWrites(db: Executor, columns: readonly string[], withState: boolean, args: readonly unknown[]): CommitWrites {
+  const [id, phase, status] = args as [string, RunPhase, RunStatus]
+  const set = rowOf(columns, args.slice(3, 3 + columns.length)) as HandlerRunUpdate
+  const now = args[3 + columns.length] as number
+  const [workflowId, handlerName, state] = args.slice(4 + columns.length) as [string, string, string]
+  const base = db
+    .with('moved', (qb) => qb.updateTable('handler_runs').set(set).where('id', '=', id).where('phase', '=', phase).where('status', '=', status).returning('id'))
+    .with('consumed', (qb) =>
+      qb
+        .updateTable('events')
+        .set({ status: 'consumed', updated_at: now })
+        .where('reserved_by_run_id', '=', (eb) => eb.selectFrom('moved').select('moved.id'))
+        .where('status', '=', 'reserved')
+        .returning('events.id'),
+    )
+  // Typed as what the final select reads: kysely's builder types for the extra WITHs do not widen to it.
+  if (!withState) return base as unknown as CommitWrites
+  const stored = base.with('stored', (qb) =>
+    qb
+      .insertInto('handler_state')
+      .columns(['workflow_id', 'handler_name', 'state', 'updated_at', 'updated_by_run_id'])
+      .expression((eb) => eb.selectFrom('moved').select([eb.val(workflowId).as('workflow_id'), eb.val(handlerName).as('handler_name'), eb.val(state).as('state'), eb.val(now).as('updated_at'), 'moved.id as updated_by_run_id']))
+      .onConflict((oc) =>
+        oc.columns(['workflow_id', 'handler_name']).doUpdateSet((eb) => ({
+          state: eb.ref('excluded.state'),
+          updated_at: eb.ref('excluded.updated_at'),
+          updated_by_run_id: eb.ref('excluded.updated_by_run_id'),
+        })),
+      )
+      .returning('handler_state.workflow_id'),
+  )
+  return stored as unknown as CommitWrites
 }
 
 /** PostgreSQL prepared checkpoints by shape (the run columns set, whether an event is reserved). */
@@ -481,6 +540,21 @@ export function createRunStore(db: Executor): RunStore {
         }
         return true
       })
+    },
+    async commitSeeing(id, guard, set, effects, see) {
+      if (isSqlite(db)) return { applied: await this.commit(id, guard, set, effects) }
+      const topics = [...new Set(see.topics)]
+      const handlers = [...new Set(see.handlers)]
+      const { columns, values } = definedColumns(set)
+      const state = effects.state ? [effects.state.workflowId, effects.state.handlerName, effects.state.state] : []
+      const query = commitSeeingQuery(columns, effects.state !== undefined, topics.length, handlers.length)
+      const rows = await withTransientRetry(db, () => query.rows(db, id, guard.phase, guard.status, ...values, effects.now, ...state, see.workflowId, ...topics, ...handlers))
+      const moved = rows.find((r) => r.kind === 'moved')
+      if (Number(moved?.a ?? 0) !== 1) return { applied: false }
+      const view = pickViewOf(rows.filter((r): r is PickRow => r.kind !== 'moved'))
+      // The statement read the state as it was before its own upsert.
+      if (effects.state && handlers.includes(effects.state.handlerName)) view.states.set(effects.state.handlerName, effects.state.state)
+      return { applied: true, view }
     },
   }
 }
