@@ -248,6 +248,13 @@ function commitQuery(columns: readonly string[], withState: boolean): PreparedQu
   )
 }
 
+/** Pure; the shape of a commit statement (the run columns set, whether a state is stored) and its arguments. */
+function commitArguments(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunCommitEffects) {
+  const { columns, values } = definedColumns(set)
+  const state = effects.state ? [effects.state.workflowId, effects.state.handlerName, effects.state.state] : []
+  return { columns, withState: effects.state !== undefined, args: [id, guard.phase, guard.status, ...values, effects.now, ...state] }
+}
+
 /** The number of arguments of {@link commitQuery}. */
 const commitArity = (columns: readonly string[], withState: boolean) => 4 + columns.length + (withState ? 3 : 0)
 
@@ -524,10 +531,9 @@ export function createRunStore(db: Executor): RunStore {
     },
     async commit(id, guard, set, effects) {
       if (!isSqlite(db)) {
-        const { columns, values } = definedColumns(set)
-        const state = effects.state ? [effects.state.workflowId, effects.state.handlerName, effects.state.state] : []
-        const query = commitQuery(columns, effects.state !== undefined)
-        const row = await withTransientRetry(db, () => query.first(db, id, guard.phase, guard.status, ...values, effects.now, ...state))
+        const { columns, withState, args } = commitArguments(id, guard, set, effects)
+        const query = commitQuery(columns, withState)
+        const row = await withTransientRetry(db, () => query.first(db, ...args))
         return Number(row?.moved ?? 0) === 1
       }
       return inTransaction(db, async (trx) => {
@@ -545,10 +551,9 @@ export function createRunStore(db: Executor): RunStore {
       if (isSqlite(db)) return { applied: await this.commit(id, guard, set, effects) }
       const topics = [...new Set(see.topics)]
       const handlers = [...new Set(see.handlers)]
-      const { columns, values } = definedColumns(set)
-      const state = effects.state ? [effects.state.workflowId, effects.state.handlerName, effects.state.state] : []
-      const query = commitSeeingQuery(columns, effects.state !== undefined, topics.length, handlers.length)
-      const rows = await withTransientRetry(db, () => query.rows(db, id, guard.phase, guard.status, ...values, effects.now, ...state, see.workflowId, ...topics, ...handlers))
+      const { columns, withState, args } = commitArguments(id, guard, set, effects)
+      const query = commitSeeingQuery(columns, withState, topics.length, handlers.length)
+      const rows = await withTransientRetry(db, () => query.rows(db, ...args, see.workflowId, ...topics, ...handlers))
       const moved = rows.find((r) => r.kind === 'moved')
       if (Number(moved?.a ?? 0) !== 1) return { applied: false }
       const view = pickViewOf(rows.filter((r): r is PickRow => r.kind !== 'moved'))
