@@ -79,7 +79,9 @@ export async function runPlan(plan: EvaluationPlan, instance?: PreparedInstance,
     return failed(limitError('sandbox_internal', `Creating the sandbox failed: ${(error as Error)?.message ?? String(error)}`), startedAt)
   }
   try {
-    return await new Evaluation(prepared, plan, preloaded).execute()
+    // A script with an image is written into the instance instead of being loaded again (see `script-image.ts`).
+    const loaded = preloaded ?? (pool === undefined ? undefined : pool.loadFromImage(prepared, key))
+    return await new Evaluation(prepared, plan, loaded).execute()
   } catch (error) {
     return failed(limitError('sandbox_internal', `Sandbox fault: ${(error as Error)?.message ?? String(error)}`), startedAt)
   } finally {
@@ -89,6 +91,7 @@ export async function runPlan(plan: EvaluationPlan, instance?: PreparedInstance,
       // The preload is scheduled first: the next evaluation (often the same script, at once) waits for it, not for
       // the renewal of the spent instance.
       release.preloadSoon(plan, key)
+      release.probeSoon(plan, key)
       release.giveBack(prepared)
     }
   }

@@ -87,6 +87,8 @@ export class Evaluation implements InstanceBinding {
   private preloadScript(logs: Preloaded['logs'], capped: boolean): Preloaded | undefined {
     const instance = this.instance as PreparedInstance
     instance.binding = this
+    // From here on something runs in the instance: no script image may be written into it.
+    instance.image = undefined
     try {
       instance.runtime.setMaxStackSize(this.plan.limits.maxStackBytes)
       this.install()
@@ -113,6 +115,8 @@ export class Evaluation implements InstanceBinding {
     const instance = this.instance
     if (instance === undefined) throw new Error('An Evaluation runs once')
     instance.binding = this
+    // From here on something runs in the instance: no script image may be written into it.
+    instance.image = undefined
     const { signal, limits } = this.plan
     const onAbort = () => this.fail(abortedError())
     signal?.addEventListener('abort', onAbort, { once: true })

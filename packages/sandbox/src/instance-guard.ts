@@ -28,6 +28,11 @@ export class InstanceGuard {
   killed = false
   /** Depth of host callbacks running inside guest execution; the kill switch stays off inside them. */
   callbackDepth = 0
+  /**
+   * Calls the guest made to an import that reads the clock or the time zone (`Date.now()`, `new Date()`, local
+   * time). A script image is only taken of a top level that made none (see `script-image.ts`).
+   */
+  clockReads = 0
   /** Outcome of the latest `memory.grow` during the current import call. */
   private growOutcome: 'none' | 'grew' | 'failed' = 'none'
 
@@ -82,7 +87,9 @@ export class InstanceGuard {
    * is on the stack, so the exception unwinds straight to the host code that entered the guest.
    */
   wrapImport(fn: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
+    const clock = readsClock(fn)
     return (...args: unknown[]): unknown => {
+      if (clock) this.clockReads++
       if (this.memoryExhausted && this.callbackDepth === 0) {
         this.killed = true
         throw new GuestKilled()
@@ -94,6 +101,15 @@ export class InstanceGuard {
       return result
     }
   }
+}
+
+/**
+ * Pure; whether an emscripten import reads the clock or the time zone. The build's import names are minified, so the
+ * import's own source tells: emscripten implements them with `Date` and `performance.now()`. Erring towards true
+ * only makes fewer scripts eligible for a script image.
+ */
+export function readsClock(fn: (...args: unknown[]) => unknown): boolean {
+  return /\bDate\b|performance\.now|getTimezoneOffset/.test(Function.prototype.toString.call(fn))
 }
 
 /** Returns a copy of `imports` whose functions go through {@link InstanceGuard.wrapImport}. */

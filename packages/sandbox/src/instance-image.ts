@@ -351,6 +351,33 @@ function randomSeed(): bigint {
   }
 }
 
+/** Gives the context of an instance restored from `snapshot` a `Math.random` seed of its own. @internal */
+export function reseedRandom(memory: WasmMemory, snapshot: InstanceImage): void {
+  new DataView(memory.buffer).setBigUint64(snapshot.context + snapshot.randomState, randomSeed(), true)
+}
+
+/** The `Math.random` state of an instance restored from `snapshot`. @internal */
+export function randomStateOf(memory: WasmMemory, snapshot: InstanceImage): bigint {
+  return new DataView(memory.buffer).getBigUint64(snapshot.context + snapshot.randomState, true)
+}
+
+/** Pure; every byte of a memory restored from `snapshot`, as one array (zeros outside its regions). @internal */
+export function imageBytes(snapshot: InstanceImage): Uint8Array {
+  const bytes = new Uint8Array(snapshot.pages * PAGE)
+  for (const { at, bytes: region } of snapshot.regions) bytes.set(region, at)
+  return bytes
+}
+
+/** The host reference ids registered in `instance`'s runtime, in registration order. @internal */
+export function hostRefIds(instance: PreparedInstance): number[] {
+  return [...internals.hostRefs(instance.runtime).groups.values()].flatMap((g) => [...g.keys()])
+}
+
+/** A handle of the `JSValue *` at `pointer` in `context` (a restored instance's wrappers point at the image's). @internal */
+export function valueHandleAt(context: QuickJSContext, pointer: number): QuickJSHandle {
+  return internals.valueHandle(context, pointer)
+}
+
 /**
  * Writes the image into a zeroed (where initialization wrote) memory and builds new host-side wrappers around it;
  * `undefined` when the host functions would not get the image's reference ids.
@@ -359,7 +386,7 @@ function writeImage(bare: BareModule, snapshot: InstanceImage, memoryLimitBytes:
   const { module, memory, guard } = bare
   const bytes = new Uint8Array(memory.buffer)
   for (const { at, bytes: region } of snapshot.regions) bytes.set(region, at)
-  new DataView(memory.buffer).setBigUint64(snapshot.context + snapshot.randomState, randomSeed(), true)
+  reseedRandom(memory, snapshot)
   const m = module as unknown as ModuleInternals
   const rt = new Lifetime(snapshot.runtime, undefined, (pointer: number) => {
     m.ffi.QTS_FreeRuntime(pointer)
@@ -373,5 +400,6 @@ function writeImage(bare: BareModule, snapshot: InstanceImage, memoryLimitBytes:
   const ids = hostFunctions(prepared).map(([, fn]) => refs.put(fn))
   if (ids.some((id, i) => id !== snapshot.hostRefs[i])) return undefined
   prepared.install = internals.valueHandle(context, snapshot.install)
+  prepared.image = snapshot
   return prepared
 }

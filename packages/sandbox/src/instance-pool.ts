@@ -8,9 +8,30 @@ import { Evaluation, type Preloaded } from './evaluation.js'
 import type { EvaluationPlan } from './evaluation-plan.js'
 import { type InstanceImage, recycleInstance, renewInstance, reusable, takenImage } from './instance-image.js'
 import { disposeInstance, dropInstance, prepareInstance, type PreparedInstance } from './quickjs-instance.js'
+import { type ScriptImage, type ScriptImageRefusal, loadScriptImage, probeScriptImage } from './script-image.js'
 
 /** Counters of the pools of this thread (for tests and diagnostics). @internal */
-export const poolStats = { renewed: 0, recycled: 0, notReusable: 0, preloaded: 0, preloadsTaken: 0, preloadsUnused: 0, notPreloadable: 0 }
+export const poolStats = {
+  renewed: 0,
+  recycled: 0,
+  notReusable: 0,
+  preloaded: 0,
+  preloadsTaken: 0,
+  preloadsUnused: 0,
+  notPreloadable: 0,
+  scriptImages: 0,
+  scriptImagesRefused: 0,
+  scriptImageLoads: 0,
+}
+
+/** Scripts whose image (or refusal) a pool keeps; the oldest is forgotten first. */
+export const SCRIPT_IMAGES_KEPT = 8
+
+/**
+ * Evaluations of a script on a thread before its image is taken: the probe costs two loads, so a script evaluated
+ * once or twice (a validation, a CLI command) never pays for it.
+ */
+export const EVALUATIONS_BEFORE_SCRIPT_IMAGE = 3
 
 /**
  * How long a preloaded script waits for its evaluation. Its top-level code ran that much earlier than the request
@@ -51,6 +72,11 @@ export interface InstancePoolOptions {
   preload?: boolean
   /** Clock of preload ages, in ms (default `performance.now`; tests inject one). */
   now?: () => number
+  /**
+   * Load scripts from script images (see `script-image.ts`) once one was preloaded; default true (with `preload`),
+   * or false when the environment sets `LEDGERFLOW_SANDBOX_SCRIPT_IMAGES=0` (a diagnostic for benchmarks).
+   */
+  scriptImages?: boolean
 }
 
 /** Pre-created instances of one memory limit. */
@@ -77,6 +103,13 @@ export class InstancePool {
   /** The key whose last preload could not be kept (a tool call or a long top level): not tried again in a row. */
   private refusedKey: string | undefined
   private preloadScheduled = false
+  private readonly scriptImagesOn: boolean
+  /**
+   * By preload key: a script's image, why it has none (not probed again), or how many of its evaluations ended
+   * before it was probed. At most {@link SCRIPT_IMAGES_KEPT} scripts.
+   */
+  private readonly scriptImages = new Map<string, number | ScriptImage | ScriptImageRefusal>()
+  private probing = false
 
   constructor(
     readonly memoryLimitBytes: number,
@@ -88,6 +121,7 @@ export class InstancePool {
     this.recycle = options.recycle ?? false
     this.preload = options.preload ?? process.env.LEDGERFLOW_SANDBOX_PRELOAD !== '0'
     this.now = options.now ?? (() => performance.now())
+    this.scriptImagesOn = this.preload && (options.scriptImages ?? process.env.LEDGERFLOW_SANDBOX_SCRIPT_IMAGES !== '0')
     this.refillSoon()
   }
 
@@ -161,7 +195,7 @@ export class InstancePool {
       if (instance === undefined) return
       let value: Preloaded | undefined
       try {
-        value = Evaluation.preload(instance, template)
+        value = this.loadFromImage(instance, key) ?? Evaluation.preload(instance, template)
       } catch {
         // A fault of the sandbox itself (the guest's own failures are part of the preload): the instance is spent.
         value = undefined
@@ -177,6 +211,77 @@ export class InstancePool {
       this.preloaded = { key, value, at: this.now() }
       this.refillSoon()
     }).unref()
+  }
+
+  /**
+   * `plan`'s script loaded from its image into `instance`, a never-used instance restored from this thread's image;
+   * `undefined` (the instance untouched) when the script has no image. An evaluation that found no preload ready uses
+   * this before it loads the script itself.
+   */
+  loadFromImage(instance: PreparedInstance, key: string): Preloaded | undefined {
+    const image = this.scriptImages.get(key)
+    const loaded = typeof image === 'object' ? loadScriptImage(instance, image) : undefined
+    if (loaded !== undefined) poolStats.scriptImageLoads++
+    return loaded
+  }
+
+  /**
+   * Called when an evaluation of `plan` (whose {@link preloadKey} is `key`) has ended. Once the script was evaluated
+   * {@link EVALUATIONS_BEFORE_SCRIPT_IMAGE} times on this thread, it is loaded into two never-used instances after the
+   * current I/O phase to take its image (see `probeScriptImage`); the first load becomes the preload, the second is
+   * given back. Done once per script (the refusal is kept too), at the cost of two loads.
+   */
+  probeSoon(plan: EvaluationPlan, key: string): void {
+    if (!this.scriptImagesOn || this.closed || this.probing) return
+    const seen = this.scriptImages.get(key) ?? 0
+    if (typeof seen !== 'number') return
+    this.remember(key, seen + 1)
+    if (seen + 1 < EVALUATIONS_BEFORE_SCRIPT_IMAGE) return
+    this.probing = true
+    const template: EvaluationPlan = { code: plan.code, entry: plan.entry, globals: plan.globals, limits: plan.limits, host: async () => undefined }
+    setImmediate(() => {
+      this.probe(template, key)
+        .catch(() => undefined)
+        .finally(() => (this.probing = false))
+    }).unref()
+  }
+
+  /** Takes `plan`'s script image (or its refusal) from two loads, unless the pool cannot give two restored instances. */
+  private async probe(plan: EvaluationPlan, key: string): Promise<void> {
+    this.image ??= await takenImage()
+    const base = this.image
+    if (base === undefined || this.closed) return
+    const pristine = async () => {
+      // Once per script, a new instance when none is to spare (a preload holds one of a small pool's).
+      const instance = this.idle.pop() ?? (this.recycle ? this.recycleOne() : await this.renewOne()) ?? (await prepareInstance(this.memoryLimitBytes))
+      if (instance.image === base) return instance
+      this.giveBack(instance)
+      return undefined
+    }
+    const first = await pristine().catch(() => undefined)
+    const second = first === undefined ? undefined : await pristine().catch(() => undefined)
+    if (first === undefined || second === undefined || this.closed) {
+      // Not now (no instance to spare, or none restored from the image yet): tried again after a later evaluation.
+      for (const instance of [first, second]) if (instance !== undefined) this.giveBack(instance)
+      return
+    }
+    const probe = probeScriptImage(first, second, (instance) => Evaluation.preload(instance, plan))
+    if (typeof probe.image === 'object') poolStats.scriptImages++
+    else poolStats.scriptImagesRefused++
+    this.remember(key, probe.image)
+    const [load] = probe.loads
+    if (load !== undefined && this.preloaded === undefined && !this.closed) {
+      poolStats.preloaded++
+      this.preloaded = { key, value: load, at: this.now() }
+    } else this.giveBack(first)
+    this.giveBack(second)
+  }
+
+  /** Records what the pool knows of a script, forgetting the oldest beyond {@link SCRIPT_IMAGES_KEPT}. */
+  private remember(key: string, value: number | ScriptImage | ScriptImageRefusal): void {
+    this.scriptImages.delete(key)
+    this.scriptImages.set(key, value)
+    if (this.scriptImages.size > SCRIPT_IMAGES_KEPT) this.scriptImages.delete(this.scriptImages.keys().next().value as string)
   }
 
   /**

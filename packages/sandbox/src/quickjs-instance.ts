@@ -15,7 +15,7 @@ import {
   type QuickJSRuntime,
   type QuickJSSyncVariant,
 } from 'quickjs-emscripten-core'
-import { imageForNextInstance, restoreInstance } from './instance-image.js'
+import { type InstanceImage, imageForNextInstance, restoreInstance } from './instance-image.js'
 import { InstanceGuard, guardImports } from './instance-guard.js'
 import { PRELUDE_LAZY_SOURCE, PRELUDE_SOURCE } from './prelude.js'
 import { lowerInitialMemory } from './wasm-layout.js'
@@ -53,6 +53,11 @@ export interface PreparedInstance {
   /** The WebAssembly instance's QuickJS module (emscripten initialized); a recycled instance keeps it. */
   readonly module: QuickJSWASMModule
   binding: InstanceBinding | undefined
+  /**
+   * The image this instance was restored from, while nothing ran in it yet: a script image made against that image
+   * can be written into it (see `script-image.ts`). Cleared when anything runs in the instance.
+   */
+  image?: InstanceImage | undefined
 }
 
 /** @internal */
