@@ -49,6 +49,13 @@ export interface SandboxRunnerOptions {
    * evaluation's limit. The top level then runs up to 200 ms before the request (`PRELOAD_MAX_AGE_MS`; an older preload
    * is not used), and a top level that calls a tool or runs longer than 20 ms is left to the evaluation. Measured on
    * the 2-core VM: a 200-line script 1.15 ms instead of 2.1 (pooled, calling thread).
+   *
+   * With preloading on, a script evaluated three times on a thread also gets a script image (see `script-image.ts`):
+   * its top level is loaded twice more, and if neither load read the clock, drew a random number or called a tool,
+   * and both left the same bytes, later instances get those bytes instead of compiling and running the top level
+   * again. Each is still a new instance with its own `Math.random` seed; the top level's console lines and CPU time
+   * are reported with each evaluation. Measured on the 2-core AMD VM: 35 % less CPU per evaluation of the 200-line
+   * script, 30 % less for a small consumer. `LEDGERFLOW_SANDBOX_SCRIPT_IMAGES=0` turns images off (for A/B runs).
    */
   preload?: boolean
 }
