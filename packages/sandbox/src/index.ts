@@ -12,6 +12,9 @@
  *   but it reuses the WebAssembly instance object, which SPEC §4 does not allow by default. A pooled runner also
  *   loads a script evaluated twice in a row ahead of its next evaluation (`preload`, on by default): the top-level
  *   code runs in the next never-used instance while the thread is idle, and that evaluation starts at its handler.
+ *   Once a script was evaluated three times on a thread, the bytes its load left in the instance (a *script image*)
+ *   are written into later instances instead of compiling and running the top level again, when two loads showed
+ *   that it read no clock, drew no random number and left the same bytes (see `script-image.ts`).
  * - {@link validateWorkflowScript} runs a script's top level with every tool throwing and checks its `workflow`
  *   object against SPEC §2, returning the handler config or one whole message naming the handler and field.
  * - {@link parseInterval} turns producer intervals (`"30s"`, `"5m"`, `"2h"`, `"1d"`) into milliseconds.
