@@ -55,6 +55,7 @@ describe('probeScriptImage', () => {
     ['throws', 'throw new Error("broken top level");', 'not-loaded'],
     ['calls a tool', 'Email.send({ at: "top" });', 'not-loaded'],
     ['has a syntax error', 'const = 1;', 'not-loaded'],
+    ['grows the memory', 'const buffer = new ArrayBuffer(2 * 1024 * 1024);', 'grew'],
   ])('takes no image of a top level that %s', async (_, top, refusal) => {
     const { image } = await probe(`${top}\n${consumer('prepare() { return 1 }')}`)
     expect(image).toBe(refusal)
