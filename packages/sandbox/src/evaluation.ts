@@ -74,11 +74,12 @@ export class Evaluation implements InstanceBinding {
    * console lines kept and guest CPU time counted, and stops before any handler runs. The evaluation that takes the
    * result (`new Evaluation(preloaded.instance, plan, preloaded)`) goes on from there exactly as if it had loaded the
    * script itself. `undefined` when the top level needs what only a request gives (a tool call) or runs longer than
-   * {@link PRELOAD_CPU_MS} (below its CPU limit): the instance is then spent, and the caller gives it back.
+   * `maxCpuMs` ({@link PRELOAD_CPU_MS} by default; below its CPU limit): the instance is then spent, and the caller
+   * gives it back.
    */
-  static preload(instance: PreparedInstance, plan: EvaluationPlan): Preloaded | undefined {
+  static preload(instance: PreparedInstance, plan: EvaluationPlan, maxCpuMs = PRELOAD_CPU_MS): Preloaded | undefined {
     const logs: Array<readonly [ConsoleLevel, string]> = []
-    const capped = { ...plan.limits, timeoutMs: Math.min(plan.limits.timeoutMs, PRELOAD_CPU_MS) }
+    const capped = { ...plan.limits, timeoutMs: Math.min(plan.limits.timeoutMs, maxCpuMs) }
     const onConsole = (level: ConsoleLevel, message: string) => logs.push([level, message])
     const loader = new Evaluation(instance, { ...plan, limits: capped, onConsole, signal: undefined, isAborted: undefined }, undefined, 'preload')
     return loader.preloadScript(logs, capped.timeoutMs < plan.limits.timeoutMs)

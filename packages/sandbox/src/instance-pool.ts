@@ -24,6 +24,12 @@ export const poolStats = {
   scriptImageLoads: 0,
 }
 
+/**
+ * Guest CPU time each of a probe's two loads may spend in the top level. More than a preload's: a probe happens once
+ * per script, and a busy machine must not make a cheap top level look expensive.
+ */
+export const PROBE_CPU_MS = 100
+
 /** Scripts whose image (or refusal) a pool keeps; the oldest is forgotten first. */
 export const SCRIPT_IMAGES_KEPT = 8
 
@@ -110,6 +116,8 @@ export class InstancePool {
    */
   private readonly scriptImages = new Map<string, number | ScriptImage | ScriptImageRefusal>()
   private probing = false
+  /** Probes of a script that ended `not-preloadable`, by preload key (see {@link InstancePool.probeSoon}). */
+  private readonly unpreloadable = new Map<string, number>()
 
   constructor(
     readonly memoryLimitBytes: number,
@@ -236,7 +244,8 @@ export class InstancePool {
     const seen = this.scriptImages.get(key) ?? 0
     if (typeof seen !== 'number') return
     this.remember(key, seen + 1)
-    if (seen + 1 < EVALUATIONS_BEFORE_SCRIPT_IMAGE) return
+    // A script whose loads could not be preloaded is probed again after twice as many evaluations each time.
+    if (seen + 1 < EVALUATIONS_BEFORE_SCRIPT_IMAGE * 2 ** (this.unpreloadable.get(key) ?? 0)) return
     this.probing = true
     const template: EvaluationPlan = { code: plan.code, entry: plan.entry, globals: plan.globals, limits: plan.limits, host: async () => undefined }
     setImmediate(() => {
@@ -265,10 +274,15 @@ export class InstancePool {
       for (const instance of [first, second]) if (instance !== undefined) this.giveBack(instance)
       return
     }
-    const probe = probeScriptImage(first, second, (instance) => Evaluation.preload(instance, plan))
+    const probe = probeScriptImage(first, second, (instance) => Evaluation.preload(instance, plan, PROBE_CPU_MS))
     if (typeof probe.image === 'object') poolStats.scriptImages++
     else poolStats.scriptImagesRefused++
-    this.remember(key, probe.image)
+    if (probe.image === 'not-preloadable') {
+      // A tool call, or a top level past the preload's CPU cap (perhaps only because the machine was busy): counted
+      // again from zero, and probed after twice as many evaluations as last time.
+      this.unpreloadable.set(key, Math.min((this.unpreloadable.get(key) ?? 0) + 1, 20))
+      this.remember(key, 0)
+    } else this.remember(key, probe.image)
     const [load] = probe.loads
     if (load !== undefined && this.preloaded === undefined && !this.closed) {
       poolStats.preloaded++
@@ -281,7 +295,11 @@ export class InstancePool {
   private remember(key: string, value: number | ScriptImage | ScriptImageRefusal): void {
     this.scriptImages.delete(key)
     this.scriptImages.set(key, value)
-    if (this.scriptImages.size > SCRIPT_IMAGES_KEPT) this.scriptImages.delete(this.scriptImages.keys().next().value as string)
+    if (this.scriptImages.size > SCRIPT_IMAGES_KEPT) {
+      const oldest = this.scriptImages.keys().next().value as string
+      this.scriptImages.delete(oldest)
+      this.unpreloadable.delete(oldest)
+    }
   }
 
   /**

@@ -53,7 +53,7 @@ describe('probeScriptImage', () => {
     ['keeps a random number', 'const id = Math.random();', 'random'],
     ['draws a random number it throws away', 'Math.random();', 'random'],
     ['throws', 'throw new Error("broken top level");', 'not-loaded'],
-    ['calls a tool', 'Email.send({ at: "top" });', 'not-loaded'],
+    ['calls a tool', 'Email.send({ at: "top" });', 'not-preloadable'],
     ['has a syntax error', 'const = 1;', 'not-loaded'],
     ['grows the memory', 'const buffer = new ArrayBuffer(2 * 1024 * 1024);', 'grew'],
   ])('takes no image of a top level that %s', async (_, top, refusal) => {
@@ -195,6 +195,16 @@ describe('a runner loading scripts from their images', () => {
     expect(poolStats.scriptImagesRefused - before.scriptImagesRefused).toBe(1)
     expect(poolStats.scriptImageLoads - before.scriptImageLoads).toBe(0)
     for (const outcome of outcomes) expect(outcome.value).toBeLessThan(1000)
+  })
+
+  it('probes a top level that calls a tool again after twice as many evaluations each time, and never images it', async () => {
+    const code = `Email.send({ at: "top" });\n${consumer('prepare() { return 1 }')}`
+    const before = { ...poolStats }
+    const outcomes = await evaluateInARow(imaging, () => request(code), 3 + 6 + 2)
+    expect(outcomes.every((o) => (o as { ok: boolean }).ok)).toBe(true)
+    // Probed after the 3rd and the 9th evaluation: two refusals in 11 evaluations, no image.
+    expect(poolStats.scriptImagesRefused - before.scriptImagesRefused).toBe(2)
+    expect(poolStats.scriptImages - before.scriptImages).toBe(0)
   })
 
   it('keeps an image per script, tools and limits: another script or other tools get their own', async () => {

@@ -44,8 +44,11 @@ export interface ScriptImage {
   guestMs: number
 }
 
-/** Why a script has no image. @internal */
-export type ScriptImageRefusal = 'not-restored' | 'not-loaded' | 'clock' | 'random' | 'grew' | 'host-refs' | 'differs'
+/**
+ * Why a script has no image. `not-preloadable`: a load stopped at a tool call or at the preload's CPU cap, which a busy
+ * machine can also cause (the pool tries again later); `not-loaded`: it failed (a syntax error, a throw). @internal
+ */
+export type ScriptImageRefusal = 'not-restored' | 'not-preloadable' | 'not-loaded' | 'clock' | 'random' | 'grew' | 'host-refs' | 'differs'
 
 /** What {@link probeScriptImage} found: the two loads (each a preload to use or give back) and the image or why not. @internal */
 export interface ScriptImageProbe {
@@ -88,7 +91,8 @@ export function probeScriptImage(
   const loads: ScriptImageProbe['loads'] = [load(first), load(second)]
   const refusal = ((): ScriptImageRefusal | undefined => {
     const [a, b] = loads
-    if (a === undefined || b === undefined || a.failure !== undefined || b.failure !== undefined) return 'not-loaded'
+    if (a === undefined || b === undefined) return 'not-preloadable'
+    if (a.failure !== undefined || b.failure !== undefined) return 'not-loaded'
     if (a.api === undefined || a.workflow === undefined) return 'not-loaded'
     if (b.api === undefined || b.workflow === undefined || JSON.stringify(a.logs) !== JSON.stringify(b.logs)) return 'not-loaded'
     const instances = [first, second]
