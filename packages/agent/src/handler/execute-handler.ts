@@ -15,7 +15,7 @@ import type { HandlerAccess } from '../tools/phase-gate.js'
 import { type NextPick, checkpoint } from './checkpoint.js'
 import { type PhaseEvaluation, evaluatePhase } from './evaluate.js'
 import { HeadStart, type HeadStartKey } from './head-start.js'
-import { ledgerView, observeReconcile, performMutation, takeWrittenLedger } from './mutation.js'
+import { ledgerView, observeReconcile, performMutation, takeApplying, takeWrittenLedger } from './mutation.js'
 import { PhaseBuffer } from './phase-buffer.js'
 import {
   type Decision,
@@ -455,6 +455,30 @@ function aheadOfPrepared(ctx: EngineContext, run: HandlerRun, script: LoadedScri
   return undefined
 }
 
+/**
+ * `next`, started ahead while the `applied` write of `mutate`'s mutation commits, with the mutation result the row
+ * will hold. The turn takes it once the row is committed `applied` (the run then at `mutated`, attempt 1); any other
+ * outcome abandons it.
+ */
+function aheadOfApplied(
+  ctx: EngineContext,
+  run: HandlerRun,
+  script: LoadedScript,
+  info: HandlerInfo,
+  prepared: PrepareResult | undefined,
+  resultJson: string | null,
+): HeadStart | undefined {
+  if (!info.hasNext || !ctx.config.headStart) return undefined
+  let result: JsonValue
+  try {
+    result = resultJson === null ? null : (JSON.parse(resultJson) as JsonValue)
+  } catch {
+    return undefined
+  }
+  const evaluation = nextEvaluation(ctx, run, script, info, prepared, { status: 'applied', result })
+  return HeadStart.start(ctx, evaluation, keyOf(run, 1, evaluation))
+}
+
 function keyOf(run: Pick<HandlerRun, 'id'>, attempt: number, e: PhaseEvaluation): HeadStartKey {
   return { runId: run.id, attempt, phase: e.phase, args: JSON.stringify(e.args) }
 }
@@ -518,8 +542,20 @@ async function evaluateInTurn(
 async function mutateTurn(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, prepared: PrepareResult | undefined, ahead?: HeadStart): Promise<Turn> {
   const { started, result } = await evaluateInTurn(ctx, run, ahead, mutateEvaluation(ctx, run, script, info, prepared))
   const buffer = started.buffer
-  // `next`, started as soon as this result was known (only after a mutate that called no tool).
-  const follower = started.takeFollower()
+  // `next`, started as soon as this result was known: after a mutate that called no tool, or (below) while the
+  // mutation's `applied` write commits.
+  let follower = started.takeFollower()
+  const applying = started.mutationAttempted ? takeApplying(run) : undefined
+  if (applying !== undefined) {
+    follower ??= result.ok ? aheadOfApplied(ctx, run, script, info, prepared, applying.resultJson) : undefined
+    try {
+      await applying.written
+    } catch (error) {
+      rethrowCrash(error)
+      // The write failed (the database, or the row moved by another worker): the row is read back below and decides,
+      // as when the script saw the failure itself.
+    }
+  }
   // Only a mutation call of this evaluation can have written the run's ledger row: a run at `prepared` has none (the
   // row and the move to `mutating` commit together), so a mutate that called no tool needs no lookup. After a call,
   // the row as the call wrote it; read back only when its last write failed.

@@ -110,16 +110,16 @@ describeBackends('head start: evaluations started while the checkpoint before th
       expect(on!.db.runs.map((r) => r.status)).toEqual(['committed', 'committed', 'failed', 'committed', 'committed'])
       expect(on!.db.runs.at(-1)!.logs).toContain('preparing log prepare sees skip-1 after 1')
       // Off: nothing started ahead. On: every prepare while its run's row was written; mutate after every reservation,
-      // next after a mutate that called no tool (`noop-1`, and `fail-1`, whose mutate threw and whose next was never
-      // started), next after the empty prepare.
+      // next while the mutation's applied write committed (`a1`, `a2`), next after a mutate that called no tool
+      // (`noop-1`, and `fail-1`, whose mutate threw and whose next was never started), next after the empty prepare.
       expect(ahead[0]).toEqual([])
       // (On SQLite only: see `prepareAhead` in drive-session.ts.)
       const prepare = backend.backend === 'postgres' ? [] : ['prepare taken']
       expect(ahead[1]).toEqual([
-        ...[...prepare, 'mutate taken'], // a1
+        ...[...prepare, 'mutate taken', 'next taken'], // a1
         ...[...prepare, 'mutate taken', 'next taken'], // noop-1
         ...[...prepare, 'mutate taken'], // fail-1
-        ...[...prepare, 'mutate taken'], // a2
+        ...[...prepare, 'mutate taken', 'next taken'], // a2
         ...[...prepare, 'next taken'], // skip-1
       ])
       expect(on!.db.events.filter((e) => e[0] === 'out').map((e) => e[1])).toEqual(['done-a1', 'done-noop-1', 'done-a2'])
@@ -140,6 +140,58 @@ describeBackends('head start: evaluations started while the checkpoint before th
     const engine = await env.restart()
     await engine.recover({ force: true })
     expect(email.calls.map((c) => c.input)).toEqual([{ id: 'a1' }])
+    expect((await env.db.runs.listByWorkflow('wf')).map((r) => r.status)).toEqual(['committed'])
+    expect(await checkInvariants(env.db, { effects: [email.effects] })).toEqual([])
+  })
+
+  it('abandons the next started during the applied write when that write fails, and lets the ledger row decide', async () => {
+    const { env, email, publish } = await setup({ backend })
+    await using _ = env
+    await publish('a1')
+    // The applied write fails once (a dropped connection): the row stays in_flight.
+    const mutations = env.db.mutations
+    const transitionMoving = mutations.transitionMoving.bind(mutations)
+    let failed = 0
+    mutations.transitionMoving = async (...args: Parameters<typeof transitionMoving>) => {
+      if (args[2].status === 'applied' && failed === 0) {
+        failed++
+        throw new Error('connection reset while writing the outcome')
+      }
+      return transitionMoving(...args)
+    }
+    await env.engine.runSession('wf')
+    expect(failed).toBe(1)
+    // The call ran once. next, started while the write ran, was dropped with its log line and publish; the row, still
+    // in_flight, was reconciled (never re-sent: the recording tool's reconcile finds the call), and next ran in its
+    // turn after that: one log line, one done event.
+    expect(email.calls.map((c) => c.input)).toEqual([{ id: 'a1' }])
+    expect(env.events.list('evaluation:ahead').map((e) => `${e.phase} ${e.taken ? 'taken' : 'abandoned'}`)).toContain('next abandoned')
+    expect(env.events.list('mutation:applied')).toHaveLength(1)
+    const [row] = await env.db.mutations.listByWorkflow('wf')
+    expect(row!.status).toBe('applied')
+    expect((await env.db.events.listByWorkflow('wf')).filter((e) => e.topic === 'out').map((e) => e.message_id)).toEqual(['done-a1'])
+    const [run] = await env.db.runs.listByWorkflow('wf')
+    expect(run!.status).toBe('committed')
+    const logs = (await env.db.logs.list(run!.id)).map((l) => l.message)
+    expect(logs.filter((m) => m.startsWith('next '))).toHaveLength(1)
+    expect(logs.some((m) => m.startsWith('reconcile Email.send: applied'))).toBe(true)
+    expect(await checkInvariants(env.db, { effects: [email.effects] })).toEqual([])
+  })
+
+  it('keeps nothing of the next started during the applied write when the process dies right after that write', async () => {
+    const { env, email, publish } = await setup({ backend })
+    await using _ = env
+    await publish('a1')
+    env.crashAt({ point: 'run:after-checkpoint', phase: 'mutated' })
+    await expect(env.engine.runSession('wf')).rejects.toThrow(/simulated crash/i)
+    expect(email.calls.map((c) => c.input)).toEqual([{ id: 'a1' }])
+    expect((await env.db.events.listByWorkflow('wf')).filter((e) => e.topic === 'out')).toEqual([])
+
+    const engine = await env.restart()
+    await engine.recover({ force: true })
+    // Recovery runs next from the committed row: one call in all, one done event, the run committed.
+    expect(email.calls.map((c) => c.input)).toEqual([{ id: 'a1' }])
+    expect((await env.db.events.listByWorkflow('wf')).filter((e) => e.topic === 'out').map((e) => e.message_id)).toEqual(['done-a1'])
     expect((await env.db.runs.listByWorkflow('wf')).map((r) => r.status)).toEqual(['committed'])
     expect(await checkInvariants(env.db, { effects: [email.effects] })).toEqual([])
   })

@@ -60,6 +60,27 @@ export function takeWrittenLedger(run: HandlerRun): Mutation | undefined {
   return row
 }
 
+/**
+ * The `applied` write of each run's mutation while it commits, and the result it records (see
+ * {@link performMutation}): the turn after `mutate` awaits it before it reads the ledger or writes anything else.
+ */
+const applying = new WeakMap<HandlerRun, Applying>()
+
+/** An `applied` write under way. */
+export interface Applying {
+  /** Settles when the write committed (or failed: the ledger row then still says `in_flight`, or what moved it). */
+  written: Promise<void>
+  /** The result as the row records it (JSON text; `null` when the tool's value is not JSON). */
+  resultJson: string | null
+}
+
+/** Takes the `applied` write of `run`'s mutation that is under way, if any; the caller must await it. */
+export function takeApplying(run: HandlerRun): Applying | undefined {
+  const pending = applying.get(run)
+  applying.delete(run)
+  return pending
+}
+
 /** Options of {@link performMutation}. */
 export interface MutationCall {
   run: HandlerRun
@@ -157,9 +178,20 @@ export async function performMutation(ctx: EngineContext, call: MutationCall): P
       else outputError = new LogicError(`Invalid output from ${tool.id}: ${formatIssues(parsed.error)}`, { code: 'invalid_tool_output' })
     }
     const resultJson = toJsonText(value)
-    await commitOutcome(ctx, run, inFlight, buffer, { status: 'applied', result: resultJson }, 'mutated')
-    ctx.events.emit('mutation:applied', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
-    if (outputError) throw outputError
+    const applied = () => ctx.events.emit('mutation:applied', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
+    if (outputError) {
+      await commitOutcome(ctx, run, inFlight, buffer, { status: 'applied', result: resultJson }, 'mutated')
+      applied()
+      throw outputError
+    }
+    // The script gets the result while the outcome commits, so that the rest of `mutate` (and `next`, started ahead
+    // by the turn) runs during that round trip. Nothing else is written until it settles: the turn after `mutate`
+    // awaits it (`takeApplying`) before it reads the ledger or checkpoints, and decides from the row as committed.
+    // CRASH WINDOW: the script goes on in memory only; a crash before this write commits leaves the row in_flight,
+    // and recovery reconciles it, as after the call.
+    const written = commitOutcome(ctx, run, inFlight, buffer, { status: 'applied', result: resultJson }, 'mutated').then(applied)
+    written.catch(() => {}) // awaited by the turn; a failure is handled there
+    applying.set(run, { written, resultJson })
     return value
   }
 
