@@ -86,8 +86,7 @@ export class InstanceGuard {
    * outcome of the last attempt tells whether the resize failed. The kill switch fires only when no host callback
    * is on the stack, so the exception unwinds straight to the host code that entered the guest.
    */
-  wrapImport(fn: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
-    const clock = readsClock(fn)
+  wrapImport(fn: (...args: unknown[]) => unknown, clock = readsClock(fn)): (...args: unknown[]) => unknown {
     return (...args: unknown[]): unknown => {
       if (clock) this.clockReads++
       if (this.memoryExhausted && this.callbackDepth === 0) {
@@ -112,13 +111,27 @@ export function readsClock(fn: (...args: unknown[]) => unknown): boolean {
   return /\bDate\b|performance\.now|getTimezoneOffset/.test(Function.prototype.toString.call(fn))
 }
 
+/**
+ * {@link readsClock} of each import, by `module.name`: every instance of the one compiled module gets new closures
+ * with the same sources, so each is read once per process, not once per instance.
+ */
+const clockImports = new Map<string, boolean>()
+
 /** Returns a copy of `imports` whose functions go through {@link InstanceGuard.wrapImport}. */
 export function guardImports(imports: WasmImports, guard: InstanceGuard): WasmImports {
   const guarded: WasmImports = {}
   for (const [moduleName, entries] of Object.entries(imports)) {
     const wrapped: Record<string, unknown> = {}
     for (const [name, value] of Object.entries(entries)) {
-      wrapped[name] = typeof value === 'function' ? guard.wrapImport(value as (...args: unknown[]) => unknown) : value
+      if (typeof value !== 'function') {
+        wrapped[name] = value
+        continue
+      }
+      const fn = value as (...args: unknown[]) => unknown
+      const key = `${moduleName}.${name}`
+      let clock = clockImports.get(key)
+      if (clock === undefined) clockImports.set(key, (clock = readsClock(fn)))
+      wrapped[name] = guard.wrapImport(fn, clock)
     }
     guarded[moduleName] = wrapped
   }

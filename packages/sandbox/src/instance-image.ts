@@ -155,21 +155,28 @@ export function zeroMemory(memory: WasmMemory): void {
 }
 
 /**
+ * Pure; the `CHUNK`-sized regions of `[0, length)` for which `differs(at, end)` holds, merged when adjacent. @internal
+ */
+export function chunkRegions(length: number, differs: (at: number, end: number) => boolean): Array<{ at: number; length: number }> {
+  const regions: Array<{ at: number; length: number }> = []
+  for (let at = 0; at < length; at += CHUNK) {
+    const end = Math.min(at + CHUNK, length)
+    if (!differs(at, end)) continue
+    const last = regions.at(-1)
+    if (last !== undefined && last.at + last.length === at) last.length += end - at
+    else regions.push({ at, length: end - at })
+  }
+  return regions
+}
+
+/**
  * Pure; the non-zero `CHUNK`-sized regions of `bytes`, merged when adjacent. Each chunk is compared with zeros in
  * native code: the scan runs once per thread over two whole memories, and a JavaScript loop over their words ran
  * in the interpreter (6 ms per 6 MiB).
  */
 export function nonZeroRegions(bytes: Uint8Array): Array<{ at: number; length: number }> {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const regions: Array<{ at: number; length: number }> = []
-  for (let at = 0; at < view.byteLength; at += CHUNK) {
-    const end = Math.min(at + CHUNK, view.byteLength)
-    if (allZero(view, at, end)) continue
-    const last = regions.at(-1)
-    if (last !== undefined && last.at + last.length === at) last.length += end - at
-    else regions.push({ at, length: end - at })
-  }
-  return regions
+  return chunkRegions(view.byteLength, (at, end) => !allZero(view, at, end))
 }
 
 /** Pure; one step of xorshift64*'s state, as QuickJS's `Math.random` takes it. */
@@ -351,9 +358,9 @@ function randomSeed(): bigint {
   }
 }
 
-/** Gives the context of an instance restored from `snapshot` a `Math.random` seed of its own. @internal */
-export function reseedRandom(memory: WasmMemory, snapshot: InstanceImage): void {
-  new DataView(memory.buffer).setBigUint64(snapshot.context + snapshot.randomState, randomSeed(), true)
+/** Gives the context of an instance restored from `snapshot` a `Math.random` seed of its own (or `seed`). @internal */
+export function reseedRandom(memory: WasmMemory, snapshot: InstanceImage, seed = randomSeed()): void {
+  new DataView(memory.buffer).setBigUint64(snapshot.context + snapshot.randomState, seed, true)
 }
 
 /** The `Math.random` state of an instance restored from `snapshot`. @internal */

@@ -22,13 +22,11 @@
  */
 import { Buffer } from 'node:buffer'
 import type { Preloaded } from './evaluation.js'
-import { type InstanceImage, hostRefIds, imageBytes, randomStateOf, reseedRandom, valueHandleAt } from './instance-image.js'
+import { type InstanceImage, chunkRegions, hostRefIds, imageBytes, randomStateOf, reseedRandom, valueHandleAt } from './instance-image.js'
 import type { PreparedInstance } from './quickjs-instance.js'
 import type { ConsoleLevel } from './types.js'
 
 const PAGE = 64 * 1024
-/** Granularity of the image's regions. */
-const CHUNK = 4096
 
 /** A script's top level, loaded, as the bytes it changed in a never-used instance restored from `base`. @internal */
 export interface ScriptImage {
@@ -56,19 +54,11 @@ export interface ScriptImageProbe {
   image: ScriptImage | ScriptImageRefusal
 }
 
-/** Pure; the `CHUNK`-sized regions in which `a` and `b` (of equal length) differ, merged when adjacent. */
+/** Pure; the 4 KiB regions in which `a` and `b` (of equal length) differ, merged when adjacent. */
 export function differingRegions(a: Uint8Array, b: Uint8Array): Array<{ at: number; length: number }> {
   const left = Buffer.from(a.buffer, a.byteOffset, a.byteLength)
   const right = Buffer.from(b.buffer, b.byteOffset, b.byteLength)
-  const regions: Array<{ at: number; length: number }> = []
-  for (let at = 0; at < left.byteLength; at += CHUNK) {
-    const end = Math.min(at + CHUNK, left.byteLength)
-    if (left.compare(right, at, end, at, end) === 0) continue
-    const last = regions.at(-1)
-    if (last !== undefined && last.at + last.length === at) last.length += end - at
-    else regions.push({ at, length: end - at })
-  }
-  return regions
+  return chunkRegions(left.byteLength, (at, end) => left.compare(right, at, end, at, end) !== 0)
 }
 
 /**
@@ -103,7 +93,7 @@ export function probeScriptImage(
     const pointers = (p: Preloaded) => [p.api!.run, p.api!.describe, p.api!.explain, p.workflow!].map((h) => h.value as unknown as number).join()
     if (pointers(a) !== pointers(b)) return 'differs'
     // The second instance is spent after this probe: its seed is overwritten with the first's to compare the rest.
-    reseedAs(second, first, base)
+    reseedRandom(second.memory, base, randomStateOf(first.memory, base))
     if (Buffer.compare(new Uint8Array(first.memory.buffer), new Uint8Array(second.memory.buffer)) !== 0) return 'differs'
     return undefined
   })()
@@ -114,12 +104,6 @@ export function probeScriptImage(
   const value = (h: { value: unknown }) => h.value as number
   const pointers = { run: value(a.api!.run), describe: value(a.api!.describe), explain: value(a.api!.explain), workflow: value(a.workflow!) }
   return { loads, image: { base, delta, pointers, logs: a.logs.slice(), guestMs: a.guestMs } }
-}
-
-/** Copies `from`'s `Math.random` state into `to`. */
-function reseedAs(to: PreparedInstance, from: PreparedInstance, base: InstanceImage): void {
-  const view = new DataView(to.memory.buffer)
-  view.setBigUint64(base.context + base.randomState, randomStateOf(from.memory, base), true)
 }
 
 /**
