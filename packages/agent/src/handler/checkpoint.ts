@@ -29,6 +29,8 @@ export interface NextPick {
   workflowId: string
   topics: readonly string[]
   handlers: readonly string[]
+  /** Also read the oldest pending events of this topic, for the next run's first `Topics.peek` (see `PeekAhead`). */
+  peek?: { topic: string; limit: number }
 }
 
 /** What a checkpoint did. */

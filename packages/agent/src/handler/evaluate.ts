@@ -6,6 +6,7 @@ import { SimulatedCrash } from '../faults.js'
 import type { Tool } from '../tools/define-tool.js'
 import { createHostBridge } from '../tools/host-bridge.js'
 import type { EvalPhase, HandlerAccess } from '../tools/phase-gate.js'
+import type { PeekAhead } from './peek-ahead.js'
 import type { PhaseBuffer } from './phase-buffer.js'
 import type { EvalResult, FailureInfo } from './transitions.js'
 
@@ -31,6 +32,8 @@ export interface PhaseEvaluation {
   readsAhead?: boolean
   /** Aborts the evaluation (an abandoned head start). */
   signal?: AbortSignal
+  /** `prepare`'s events read ahead by its session (see `PeekAhead`). */
+  peeks?: PeekAhead
 }
 
 const METHOD: Record<EvalPhase, string> = { producer: 'handler', prepare: 'prepare', mutate: 'mutate', next: 'next' }
@@ -89,6 +92,7 @@ export async function evaluatePhase(ctx: EngineContext, e: PhaseEvaluation): Pro
         buffer: e.buffer,
         signal,
         mutation: e.mutation,
+        peeks: e.peeks,
       })
       const gate = e.gate
       const readsAhead = e.readsAhead === true

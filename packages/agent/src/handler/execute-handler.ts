@@ -15,6 +15,7 @@ import type { HandlerAccess } from '../tools/phase-gate.js'
 import { type NextPick, checkpoint } from './checkpoint.js'
 import { type PhaseEvaluation, evaluatePhase } from './evaluate.js'
 import { HeadStart, type HeadStartKey } from './head-start.js'
+import type { PeekAhead } from './peek-ahead.js'
 import { ledgerView, observeReconcile, performMutation, takeApplying, takeWrittenLedger } from './mutation.js'
 import { PhaseBuffer } from './phase-buffer.js'
 import {
@@ -78,6 +79,11 @@ export interface ExecuteOptions {
    * `RunStore.commitSeeing`); the view comes back in {@link HandlerResult.nextView}.
    */
   nextPick?: NextPick
+  /**
+   * Events the session read ahead for this run's first `Topics.peek`, and where the run records what it peeked, so
+   * that its commit reads ahead for the next run (see `PeekAhead`).
+   */
+  peeks?: PeekAhead
 }
 
 /**
@@ -85,6 +91,8 @@ export interface ExecuteOptions {
  * by the executor's own copy of the run, which every turn and checkpoint of this execution share.
  */
 const nextPicks = new WeakMap<HandlerRun, NextPick>()
+/** The {@link ExecuteOptions.peeks} of each run being executed with them, keyed as {@link nextPicks}. */
+const runPeeks = new WeakMap<HandlerRun, PeekAhead>()
 
 /** A handler's config as the run needs it. */
 interface HandlerInfo {
@@ -110,6 +118,7 @@ export async function executeHandler(ctx: EngineContext, runId: string, written?
   const run = written?.id === runId ? { ...written } : await ctx.db.runs.get(runId)
   if (!run) throw new NotFoundError('run', runId)
   if (options.nextPick) nextPicks.set(run, options.nextPick)
+  if (options.peeks) runPeeks.set(run, options.peeks)
   const body = async (span: Span): Promise<HandlerResult> => {
     span.setAttributes({
       'ledgerflow.run_id': run.id,
@@ -198,7 +207,9 @@ export interface Known {
 
 /** Applies a decision; a run moved by someone else stops this executor without writing. */
 async function decide(ctx: EngineContext, run: HandlerRun, decision: Decision, buffers: PhaseBuffer[] = [], ledger?: Parameters<typeof checkpoint>[1]['ledger']): Promise<Turn> {
-  const nextPick = nextPicks.get(run)
+  const pick = nextPicks.get(run)
+  const peek = runPeeks.get(run)?.readAhead
+  const nextPick = pick && peek ? { ...pick, peek } : pick
   const result = await checkpoint(ctx, { run, decision, buffers, ledger, ...(nextPick ? { nextPick } : {}) })
   if (!result.applied) return { stop: true }
   return { stop: false, retriedAs: result.retriedAs, ...(result.workflow ? { workflow: result.workflow } : {}), ...(result.view ? { view: result.view } : {}) }
@@ -377,7 +388,7 @@ async function prepareTurn(
     return decide(ctx, run, failure(view(run), asFailure(read.error), 'before', 'preparing', policy(ctx)), [new PhaseBuffer('preparing', () => ctx.clock.now())])
   }
   const state = read.value
-  const { started, result } = await evaluateInTurn(ctx, run, startedAhead, prepareEvaluation(ctx, run, script, info, state))
+  const { started, result } = await evaluateInTurn(ctx, run, startedAhead, prepareEvaluation(ctx, run, script, info, state, runPeeks.get(run)))
   const buffer = started.buffer
   const decision = prepareOutcome(view(run), result, info.access, observedSequence, policy(ctx))
   decision.patch.inputState = JSON.stringify(state)
@@ -398,9 +409,16 @@ async function prepareTurn(
 }
 
 /** `prepare`'s evaluation with `state`. */
-function prepareEvaluation(ctx: EngineContext, run: Pick<HandlerRun, 'id' | 'workflow_id' | 'handler_type' | 'handler_name'>, script: LoadedScript, info: HandlerInfo, state: JsonValue): PhaseEvaluation {
+function prepareEvaluation(
+  ctx: EngineContext,
+  run: Pick<HandlerRun, 'id' | 'workflow_id' | 'handler_type' | 'handler_name'>,
+  script: LoadedScript,
+  info: HandlerInfo,
+  state: JsonValue,
+  peeks?: PeekAhead,
+): PhaseEvaluation {
   const buffer = new PhaseBuffer('preparing', () => ctx.clock.now())
-  return { run: runRef(run), script, phase: 'prepare', args: [state], access: info.access, buffer }
+  return { run: runRef(run), script, phase: 'prepare', args: [state], access: info.access, buffer, ...(peeks ? { peeks } : {}) }
 }
 
 /**

@@ -10,6 +10,7 @@ import type { EngineContext, LoadedScript } from '../context.js'
 import { toEngineError } from '../errors.js'
 import { rethrowCrash } from '../faults.js'
 import { type ExecuteOptions, type HandlerResult, executeHandler, parseState, startPrepareAhead } from '../handler/execute-handler.js'
+import { PeekAhead } from '../handler/peek-ahead.js'
 import { LeaseKeeper } from './lease.js'
 import { exhaustedBudget, pickConsumer } from './pick-consumer.js'
 import type { SessionResult } from './session-result.js'
@@ -266,6 +267,8 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
     // operator's pause, is seen by the next run's insert and first checkpoint, as one committed just after this
     // read would be; an event published since then wakes the worker again when this session ends).
     const view = seen ? Promise.resolve(seen) : ctx.db.workflows.pickView(session.workflow_id, topics, handlers)
+    // The events that commit read ahead for this run's first `Topics.peek` (see `PeekAhead`).
+    const peeks = new PeekAhead(seen?.pending)
     seen = undefined
     view.catch(() => {}) // awaited below; a failure only matters if the lease holds
     const stop = (await leaseStop(ctx, lease)) ?? workflowStop((await view).status)
@@ -296,7 +299,7 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
       throw error
     }
     consumerRuns++
-    const result = await executeHandler(ctx, run.id, run, { ...options, nextPick })
+    const result = await executeHandler(ctx, run.id, run, { ...options, nextPick, peeks })
     seen = result.retriedAs ? undefined : result.nextView
     if (result.retriedAs) consumerRuns = undefined
     let outcome = stopFor(result)

@@ -7,6 +7,7 @@ import { readJsonColumn } from '@ledgerflow/db'
 import { type Attributes, type Context, SpanStatusCode, context } from '@opentelemetry/api'
 import type { EngineContext } from '../context.js'
 import { LogicError, NetworkError, toEngineError } from '../errors.js'
+import type { PeekAhead } from '../handler/peek-ahead.js'
 import type { PhaseBuffer } from '../handler/phase-buffer.js'
 import { formatIssues, getByIdsInputSchema, peekInputSchema, publishInputSchema } from '../schemas.js'
 import type { Tool, ToolContext, ToolPhase } from './define-tool.js'
@@ -23,6 +24,8 @@ export interface HostBridgeOptions {
   signal: AbortSignal
   /** Performs the one mutation of `mutate` (ledger before and after the call). */
   mutation?: (tool: Tool, input: unknown) => Promise<unknown>
+  /** Events the session read ahead for `prepare`'s first `Topics.peek` (see `PeekAhead`). */
+  peeks?: PeekAhead | undefined
 }
 
 /** A signal that never aborts: tool calls are bounded by their own timeouts, never cut by a graceful stop. */
@@ -44,7 +47,8 @@ export function createHostBridge(options: HostBridgeOptions): HostCallHandler {
       case 'peek': {
         const input = parse(peekInputSchema, call.input, name, 'Topics.peek({ topic, limit? }) returns pending events, oldest first')
         allow({ kind: 'peek', tool: name, topic: input.topic })
-        const events = await ctx.db.events.peekPending(run.workflowId, input.topic, input.limit ?? 100)
+        const limit = input.limit ?? 100
+        const events = options.peeks?.peek(input.topic, limit) ?? (await ctx.db.events.peekPending(run.workflowId, input.topic, limit))
         return events.map((e) => eventView(e, input.topic))
       }
       case 'getByIds': {

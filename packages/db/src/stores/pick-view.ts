@@ -1,7 +1,10 @@
 import { type ExpressionBuilder, sql } from 'kysely'
+import { z } from 'zod'
+import { CorruptColumnError } from '../errors.js'
 import type { Executor } from '../executor.js'
+import { readJsonColumn } from '../json-column.js'
 import { preparedFamily } from '../prepared-query.js'
-import type { Database, JsonText, WorkflowStatus } from '../schema.js'
+import type { Database, Event, JsonText, WorkflowStatus } from '../schema.js'
 
 /** A consumer's wake-up row, as a pick reads it. */
 export interface PickWakeup {
@@ -29,9 +32,21 @@ export interface PickView {
   wakeups: PickWakeup[]
   /** Handler name → its state's JSON text (`null`: stored as null); a handler without a row is absent. */
   states: Map<string, JsonText | null>
+  /** The oldest pending events of one topic, when they were asked for (see `RunStore.commitSeeing`). */
+  pending?: PeekedEvents
 }
 
-type Kind = 'workflow' | 'wakeup' | 'bounds' | 'state'
+/**
+ * The oldest pending events of a topic as one statement read them, oldest first: at most `limit`, and all of the
+ * topic's pending events when fewer came back.
+ */
+export interface PeekedEvents {
+  topic: string
+  limit: number
+  events: Event[]
+}
+
+type Kind = 'workflow' | 'wakeup' | 'bounds' | 'state' | 'pending'
 /** One row of {@link pickViewQuery}: a constant `kind` tells the branches apart. @internal */
 export type PickRow = { kind: Kind; name: string; a: number | null; b: number | null; text: string | null }
 
@@ -85,6 +100,67 @@ export function pickViewQuery(db: Executor, workflowId: string, topics: readonly
   return query
 }
 
+/**
+ * The oldest `limit` pending events of a workflow's topic, as rows of the {@link pickViewQuery} shape: kind `pending`,
+ * the topic's name, the sequence in `a` and the event's row as JSON text (PostgreSQL's `row_to_json`, so the row's
+ * columns keep their names and types). A branch to append to the pick view with `unionAll`. @internal
+ */
+export function pendingEventsQuery(db: Executor, workflowId: string, topic: string, limit: number) {
+  const oldest = db
+    .selectFrom('events')
+    .selectAll()
+    .where('topic_id', '=', (eb) => eb.selectFrom('topics').select('id').where('workflow_id', '=', workflowId).where('name', '=', topic))
+    .where('status', '=', 'pending')
+    .orderBy('sequence')
+    .limit(limit)
+    .as('p')
+  return db
+    .selectFrom(oldest)
+    .select([
+      sql.lit('pending').$castTo<Kind>().as('kind'),
+      sql<string>`cast(${topic} as text)`.as('name'),
+      'p.sequence as a',
+      sql<number | null>`cast(null as bigint)`.as('b'),
+      sql<string | null>`cast(row_to_json(p) as text)`.as('text'),
+    ])
+}
+
+/** An event row as `row_to_json` wrote it (see {@link pendingEventsQuery}); validated, since it is read back as JSON. */
+const eventRowSchema = z.object({
+  id: z.string(),
+  topic_id: z.string(),
+  workflow_id: z.string(),
+  message_id: z.string(),
+  title: z.string(),
+  payload: z.string(),
+  status: z.enum(['pending', 'reserved', 'consumed', 'skipped', 'dead']),
+  reserved_by_run_id: z.string().nullable(),
+  created_by_run_id: z.string().nullable(),
+  attempt_number: z.number().int(),
+  sequence: z.number().int(),
+  created_at: z.number().int(),
+  updated_at: z.number().int(),
+})
+
+/**
+ * Pure but for the validation; the events of the `pending` rows of a pick view read with
+ * {@link pendingEventsQuery}(…, `topic`, `limit`), oldest first. Throws {@link CorruptColumnError} for a row that
+ * is not an event's. @internal
+ */
+export function peekedEventsOf(rows: readonly PickRow[], topic: string, limit: number): PeekedEvents {
+  const events = rows
+    .filter((r) => r.kind === 'pending')
+    .map((r) => {
+      const where = { table: 'events', column: 'row_to_json', rowId: `${topic}#${String(r.a)}` }
+      const parsed = eventRowSchema.safeParse(readJsonColumn(r.text, where))
+      if (!parsed.success) throw new CorruptColumnError(where.table, where.column, where.rowId, parsed.error.message)
+      return parsed.data satisfies Event
+    })
+  // The order of a UNION ALL's rows is not defined.
+  events.sort((x, y) => x.sequence - y.sequence)
+  return { topic, limit, events }
+}
+
 /** {@link pickViewQuery} by numbers of topics and handlers, compiled once per dialect: read before every consumer run. */
 const pickViews = preparedFamily<PickRow>()
 
@@ -110,6 +186,7 @@ export function pickViewOf(rows: readonly PickRow[]): PickView {
     if (row.kind === 'workflow') view.status = row.name as WorkflowStatus
     else if (row.kind === 'wakeup') view.wakeups.push({ consumerName: row.name, idleAfterSequence: nullableNumber(row.a), wakeAt: nullableNumber(row.b) })
     else if (row.kind === 'state') view.states.set(row.name, row.text as JsonText | null)
+    else if (row.kind === 'pending') continue // see peekedEventsOf
     else if (row.a !== null) view.bounds.push({ topic: row.name, oldestSequence: Number(row.a), newestSequence: Number(row.b) })
   }
   // The order of a UNION ALL's rows is not defined: sorted here as the separate reads sorted them.

@@ -113,4 +113,32 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     expect(seen.view).toEqual(await db.workflows.pickView(w.workflowId, see.topics, see.handlers))
     expect(seen.view?.states.get(run!.handler_name)).toBe('{"n":1}')
   })
+
+  it('reads the oldest pending events of a topic with the view, as a peek right after the commit returns them (PostgreSQL)', async () => {
+    const { db, w } = await runWithEvents()
+    await publishEvents(db, w.workflowId, ['m4', 'm5'])
+    const run = await db.runs.get(w.runId)
+    const see = { workflowId: w.workflowId, topics: [TOPIC], handlers: [run!.handler_name], peek: { topic: TOPIC, limit: 2 } }
+    const seen = await db.runs.commitSeeing(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 }, see)
+    expect(seen.applied).toBe(true)
+    if (backend() === 'sqlite') return expect(seen.view).toBeUndefined()
+    // m1 and m2 were this run's (consumed by the commit); the two oldest pending ones, whole rows as a read gives them.
+    expect(seen.view?.pending).toEqual({ topic: TOPIC, limit: 2, events: await db.events.peekPending(w.workflowId, TOPIC, 2) })
+    expect(seen.view?.pending?.events.map((e) => e.message_id)).toEqual(['m3', 'm4'])
+    // The rest of the view is the view without the events.
+    const { pending: _pending, ...view } = seen.view!
+    expect(view).toEqual(await db.workflows.pickView(w.workflowId, see.topics, see.handlers))
+  })
+
+  it('reads every pending event of the topic when fewer than the limit are pending, and none of an unknown topic', async () => {
+    const { db, w } = await runWithEvents()
+    const run = await db.runs.get(w.runId)
+    const commitSeeing = (id: string, topic: string) =>
+      db.runs.commitSeeing(id, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 }, { workflowId: w.workflowId, topics: [TOPIC], handlers: [run!.handler_name], peek: { topic, limit: 50 } })
+    const seen = await commitSeeing(w.runId, TOPIC)
+    if (backend() === 'sqlite') return expect(seen.view).toBeUndefined()
+    expect(seen.view?.pending?.events.map((e) => e.message_id)).toEqual(['m3'])
+    const other = await seedRun(db, w, 'run-2', { phase: 'emitting', ordinal: 2 })
+    expect((await commitSeeing(other, 'no-such-topic')).view?.pending).toEqual({ topic: 'no-such-topic', limit: 50, events: [] })
+  })
 })

@@ -4,7 +4,7 @@ import { NotFoundError } from '../errors.js'
 import { createConsumerWakeupStore, sleepAfterWakeupWrite } from './consumer-wakeup-store.js'
 import { createEventStore, reservePendingEvent } from './event-store.js'
 import { createHandlerStateStore } from './handler-state-store.js'
-import { type PickRow, type PickView, pickViewOf, pickViewQuery } from './pick-view.js'
+import { type PickRow, type PickView, peekedEventsOf, pendingEventsQuery, pickViewOf, pickViewQuery } from './pick-view.js'
 import { createWorkflowStore } from './workflow-store.js'
 import { type Executor, affected, inTransaction, withTransientRetry } from '../executor.js'
 import { type PreparedQuery, prepareQuery, preparedFamily } from '../prepared-query.js'
@@ -72,13 +72,17 @@ export interface RunStore {
    * it writes no wake-up row, and the state it stores replaces the one read. A write another connection commits
    * while the statement runs is missed, as it would be by a read just before it committed. On SQLite `view` is
    * absent (a read there costs no round trip); with `applied` false it is absent too.
+   *
+   * With `see.peek`, the view also holds the oldest `limit` pending events of that topic (`view.pending`), read in
+   * the same statement, for the session's next run's first `Topics.peek` (the engine asks for what this run peeked).
+   * Only the session that owns the workflow reserves its events, so while it holds its lease these stay pending.
    */
   commitSeeing(
     id: string,
     guard: { phase: RunPhase; status: RunStatus },
     set: HandlerRunUpdate,
     effects: RunCommitEffects,
-    see: { workflowId: string; topics: readonly string[]; handlers: readonly string[] },
+    see: { workflowId: string; topics: readonly string[]; handlers: readonly string[]; peek?: { topic: string; limit: number } },
   ): Promise<{ applied: boolean; view?: PickView }>
   /**
    * A consumer run's prepared checkpoint in one atomic step: {@link transition} (from exactly this phase and status),
@@ -269,11 +273,16 @@ const commitsSeeing = preparedFamily<SeeingRow>()
  * moved union all` the view's branches, which read nothing the WITHs wrote. Arguments: those of {@link commitQuery},
  * then the workflow, the topics and the handlers.
  */
-function commitSeeingQuery(columns: readonly string[], withState: boolean, topics: number, handlers: number): PreparedQuery<unknown[], SeeingRow> {
+function commitSeeingQuery(columns: readonly string[], withState: boolean, topics: number, handlers: number, peek: boolean): PreparedQuery<unknown[], SeeingRow> {
   const arity = commitArity(columns, withState)
-  return commitsSeeing.of(`${columns.join(',')}/${withState}/${topics}/${handlers}`, arity + 1 + topics + handlers, (db, ...args) => {
+  const extra = 1 + topics + handlers + (peek ? 2 : 0)
+  return commitsSeeing.of(`${columns.join(',')}/${withState}/${topics}/${handlers}/${peek}`, arity + extra, (db, ...args) => {
     const [workflowId, ...names] = args.slice(arity) as string[]
-    const view = pickViewQuery(db, workflowId!, names.slice(0, topics), names.slice(topics))
+    let view = pickViewQuery(db, workflowId!, names.slice(0, topics), names.slice(topics, topics + handlers))
+    if (peek) {
+      const [topic, limit] = args.slice(arity + 1 + topics + handlers) as [string, number]
+      view = view.unionAll(pendingEventsQuery(db, workflowId!, topic, limit))
+    }
     return commitWrites(db, columns, withState, args.slice(0, arity))
       .selectFrom('moved')
       .select([
@@ -552,11 +561,15 @@ export function createRunStore(db: Executor): RunStore {
       const topics = [...new Set(see.topics)]
       const handlers = [...new Set(see.handlers)]
       const { columns, withState, args } = commitArguments(id, guard, set, effects)
-      const query = commitSeeingQuery(columns, withState, topics.length, handlers.length)
-      const rows = await withTransientRetry(db, () => query.rows(db, ...args, see.workflowId, ...topics, ...handlers))
+      const peek = see.peek
+      const query = commitSeeingQuery(columns, withState, topics.length, handlers.length, peek !== undefined)
+      const peekArgs = peek === undefined ? [] : [peek.topic, peek.limit]
+      const rows = await withTransientRetry(db, () => query.rows(db, ...args, see.workflowId, ...topics, ...handlers, ...peekArgs))
       const moved = rows.find((r) => r.kind === 'moved')
       if (Number(moved?.a ?? 0) !== 1) return { applied: false }
-      const view = pickViewOf(rows.filter((r): r is PickRow => r.kind !== 'moved'))
+      const viewRows = rows.filter((r): r is PickRow => r.kind !== 'moved')
+      const view = pickViewOf(viewRows)
+      if (peek !== undefined) view.pending = peekedEventsOf(viewRows, peek.topic, peek.limit)
       // The statement read the state as it was before its own upsert.
       if (effects.state && handlers.includes(effects.state.handlerName)) view.states.set(effects.state.handlerName, effects.state.state)
       return { applied: true, view }
