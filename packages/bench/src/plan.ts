@@ -33,7 +33,7 @@ export interface Sizes {
 /** `--quick` (CI-style, under two minutes) and the full run. */
 export function sizes(quick: boolean): Sizes {
   return quick
-    ? { pipelineEvents: 300, bareSamples: 15, checkpointSamples: 30, sandboxSamples: 12, historyEvents: 60, bigHistory: 1_000_000, workflowEvents: 50, latencySamples: 6, recoverySessions: 50, warmUpEvents: 40 }
+    ? { pipelineEvents: 300, bareSamples: 60, checkpointSamples: 30, sandboxSamples: 12, historyEvents: 60, bigHistory: 1_000_000, workflowEvents: 50, latencySamples: 6, recoverySessions: 50, warmUpEvents: 40 }
     : { pipelineEvents: 1000, bareSamples: 200, checkpointSamples: 400, sandboxSamples: 300, historyEvents: 500, bigHistory: 1_000_000, workflowEvents: 1000, latencySamples: 100, recoverySessions: 1000, warmUpEvents: 100 }
 }
 
