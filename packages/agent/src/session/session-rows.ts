@@ -80,7 +80,8 @@ export async function openSession(ctx: EngineContext, workflowId: string, option
   const trigger = options.trigger ?? 'manual'
   const now = ctx.clock.now()
   const producers = await plannedProducers(ctx, script, trigger, now)
-  const schedules = await ctx.db.schedules.list(workflowId)
+  // Only the planned producers' schedules advance: none to read for a session that runs no producer.
+  const schedules = producers.length === 0 ? [] : await ctx.db.schedules.list(workflowId)
   const id = ctx.ids('session')
   const row = {
     id,
@@ -103,20 +104,24 @@ export async function openSession(ctx: EngineContext, workflowId: string, option
     if (!workflow || workflow.status !== 'active' || workflow.active_script_id !== script.id) {
       throw new WorkflowNotRunnableError(workflowId, 'not_active', `Workflow '${workflowId}' changed while its session was opening; try again`)
     }
-    if (!(await tx.sessions.open(row))) return false
+    const inserted = await tx.sessions.openRow(row)
+    if (!inserted) return undefined
     // The insert may have waited for the previous session's close to commit (PostgreSQL): read the clock again so
     // the start stamp is never earlier than that session's end, and sessions of a workflow never seem to overlap.
     const openedAt = ctx.clock.now()
-    if (openedAt !== now) await tx.sessions.stampStart(id, openedAt, openedAt + ctx.config.leaseMs)
+    if (openedAt !== now) {
+      await tx.sessions.stampStart(id, openedAt, openedAt + ctx.config.leaseMs)
+      Object.assign(inserted, { start_timestamp: openedAt, lease_expires_at: openedAt + ctx.config.leaseMs })
+    }
     for (const s of schedules) {
       if (s.next_run_at > now || !producers.includes(s.producer_name)) continue
       const next = nextRunAfter({ kind: s.kind, expression: s.expression, timezone: s.timezone }, now)
       await tx.schedules.advance(workflowId, s.producer_name, { expectedNextRunAt: s.next_run_at, nextRunAt: next, lastRunAt: now, now })
     }
-    return true
+    return inserted
   })
   if (!opened) return undefined
-  const session = (await ctx.db.sessions.get(id))!
+  const session = opened
   // CRASH WINDOW: the session is open and owned; recovery continues it once its lease expires.
   ctx.fault('session:after-open', { workflowId, sessionId: id })
   ctx.events.emit('session:start', { sessionId: id, workflowId, trigger })

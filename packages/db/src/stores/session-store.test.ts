@@ -15,6 +15,16 @@ defineStoreSuite('session store: open', (env) => {
     expect(await db.sessions.getOpen('wf-1')).toMatchObject({ id: 's1', status: 'running', end_timestamp: null })
   })
 
+  it('returns the opened session as a read returns it, and nothing when one is already open', async () => {
+    const { db } = env()
+    const w = await seedWorkflow(db)
+    const opened = await db.sessions.openRow(openRow(w, 's1'))
+    expect(opened).toEqual(await db.sessions.get('s1'))
+    expect(opened).toMatchObject({ id: 's1', status: 'running', end_timestamp: null, handler_run_count: 0, cost: 0 })
+    expect(await db.sessions.openRow(openRow(w, 's2'))).toBeUndefined()
+    expect(await db.sessions.get('s2')).toBeUndefined()
+  })
+
   it('returns false and inserts nothing when the workflow already has an open session', async () => {
     const { db } = env()
     const w = await seedWorkflow(db)

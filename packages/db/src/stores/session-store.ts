@@ -25,6 +25,8 @@ export interface SessionStore {
    * Returns whether the session was opened. Safe inside a caller's transaction on both backends.
    */
   open(row: Omit<NewSession, 'status' | 'end_timestamp'>): Promise<boolean>
+  /** {@link SessionStore.open}, returning the session's row as written (`undefined` when one is already open). */
+  openRow(row: Omit<NewSession, 'status' | 'end_timestamp'>): Promise<Session | undefined>
   get(id: string): Promise<Session | undefined>
   getOpen(workflowId: string): Promise<Session | undefined>
   listByWorkflow(workflowId: string, options?: { limit?: number }): Promise<Session[]>
@@ -53,13 +55,18 @@ export interface SessionStore {
 export function createSessionStore(db: Executor): SessionStore {
   return {
     async open(row) {
-      const result = await db
-        .insertInto('script_runs')
-        .values({ ...row, status: 'running', end_timestamp: null })
-        // Only the "one open session per workflow" index may turn the insert into a no-op; an id clash still throws.
-        .onConflict((oc) => oc.column('workflow_id').where('end_timestamp', 'is', null).doNothing())
-        .executeTakeFirst()
-      return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1
+      return (await this.openRow(row)) !== undefined
+    },
+    openRow(row) {
+      return (
+        db
+          .insertInto('script_runs')
+          .values({ ...row, status: 'running', end_timestamp: null })
+          // Only the "one open session per workflow" index may turn the insert into a no-op; an id clash still throws.
+          .onConflict((oc) => oc.column('workflow_id').where('end_timestamp', 'is', null).doNothing())
+          .returningAll()
+          .executeTakeFirst()
+      )
     },
     get(id) {
       return db.selectFrom('script_runs').selectAll().where('id', '=', id).executeTakeFirst()
