@@ -92,9 +92,14 @@ async function driveSteps(ctx: EngineContext, session: Session, lease: LeaseKeep
     const e = toEngineError(error)
     return closeSession(ctx, session, { status: 'failed', error: e.message, errorType: e.type })
   }
-  const stop = (await finishUnfinished(ctx, session, lease)) ?? (await runProducers(ctx, session, script, lease))
+  const unfinished = { ran: false }
+  const stop = (await finishUnfinished(ctx, session, lease, unfinished)) ?? (await runProducers(ctx, session, script, lease))
   if (stop) return stopSession(ctx, session, stop)
-  return consumerLoop(ctx, session, script, lease)
+  // The session's consumer runs so far, when known without a count: none, for a session that had no run when it was
+  // opened or taken over (its row says so) and has run no unfinished run since (one may continue as a new run of
+  // this session). Producers' runs are not consumer runs.
+  const known = session.handler_run_count === 0 && !unfinished.ran ? 0 : undefined
+  return consumerLoop(ctx, session, script, lease, known)
 }
 
 function stopSession(ctx: EngineContext, session: Session, stop: Stop): Promise<SessionResult> | SessionResult {
@@ -156,7 +161,7 @@ function workflowStop(status: WorkflowStatus | undefined): Stop | undefined {
 }
 
 /** Step 2: the workflow's unfinished runs, oldest first, honouring their outcome (SPEC §7.2). */
-async function finishUnfinished(ctx: EngineContext, session: Session, lease: LeaseKeeper): Promise<Stop | undefined> {
+async function finishUnfinished(ctx: EngineContext, session: Session, lease: LeaseKeeper, unfinished = { ran: false }): Promise<Stop | undefined> {
   for (let guard = 0; guard < 1000; guard++) {
     let [run] = await ctx.db.runs.listUnfinished(session.workflow_id)
     if (!run && (await createContinuation(ctx, session))) [run] = await ctx.db.runs.listUnfinished(session.workflow_id)
@@ -164,6 +169,7 @@ async function finishUnfinished(ctx: EngineContext, session: Session, lease: Lea
     const stop = await between(ctx, session, lease)
     if (stop) return stop
     if (run.status === 'paused') return { status: 'suspended', message: run.error ?? `run ${run.id} is paused`, errorType: run.error_type ?? undefined }
+    unfinished.ran = true
     const result = await executeHandler(ctx, run.id)
     const outcome = stopFor(result)
     if (outcome) return outcome
@@ -244,7 +250,7 @@ function startRun(ctx: EngineContext, session: Session, script: LoadedScript, co
 }
 
 /** Step 4: consumers while work exists and the budget lasts; step 5: close. */
-async function consumerLoop(ctx: EngineContext, session: Session, script: LoadedScript, lease: LeaseKeeper): Promise<SessionResult> {
+async function consumerLoop(ctx: EngineContext, session: Session, script: LoadedScript, lease: LeaseKeeper, known?: number): Promise<SessionResult> {
   const consumers = script.config.consumers
   const topics = [...new Set(consumers.flatMap((c) => c.subscribe))]
   const handlers = consumers.map((c) => c.name)
@@ -255,7 +261,7 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
   }
   // The session's consumer runs so far: counted once, then kept here (this loop creates them one at a time), and
   // counted again after a run that continued as a new run (a retry adds one the loop did not create).
-  let consumerRuns: number | undefined
+  let consumerRuns: number | undefined = known
   // What the next pick reads; a consumer run's commit reads it in its own statement on PostgreSQL.
   const nextPick = { workflowId: session.workflow_id, topics, handlers }
   // The view the last run's commit read (see `RunStore.commitSeeing`), for this iteration instead of a read.

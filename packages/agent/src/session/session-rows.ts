@@ -188,7 +188,10 @@ export async function closeSession(ctx: EngineContext, session: Session, end: Se
   ctx.fault('session:before-close', { workflowId: session.workflow_id, sessionId: session.id })
   const now = ctx.clock.now()
   const planned = parseProducerList(session)
-  const workflowToError = await ctx.db.transaction(async (tx) => {
+  const close = { status: end.status, error: end.error ?? null, errorType: end.errorType ?? null, budgetExhausted: end.budgetExhausted ?? null, now }
+  // The close alone is one statement, atomic by itself: no transaction (two round trips fewer on PostgreSQL).
+  const alone = planned.length === 0 && end.status !== 'failed'
+  const workflowToError = alone ? (await ctx.db.sessions.close(session.id, close), false) : await ctx.db.transaction(async (tx) => {
     // The schedules of planned producers advanced when the session opened; any that did not get to run (a stop, a
     // pause, an earlier failure) are due again, so no scheduled run is lost.
     if (planned.length > 0) {
@@ -196,13 +199,7 @@ export async function closeSession(ctx: EngineContext, session: Session, end: Se
       const missed = planned.filter((name) => !ran.has(name))
       if (missed.length > 0) await tx.schedules.makeDue(session.workflow_id, now, missed)
     }
-    await tx.sessions.close(session.id, {
-      status: end.status,
-      error: end.error ?? null,
-      errorType: end.errorType ?? null,
-      budgetExhausted: end.budgetExhausted ?? null,
-      now,
-    })
+    await tx.sessions.close(session.id, close)
     if (end.status !== 'failed') return false
     return tx.workflows.transitionStatus(session.workflow_id, {
       from: ['active'],
