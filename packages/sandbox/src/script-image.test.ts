@@ -30,10 +30,14 @@ function planOf(code: string): EvaluationPlan {
   return planned.plan
 }
 
-/** Probes `code` in two restored instances. */
+/**
+ * Probes `code` in two restored instances. The loads may take the plan's whole time limit rather than the pool's
+ * preload cap, so that a slow moment of a busy machine (CI runs the packages' suites side by side) cannot turn the
+ * refusal under test into `not-preloadable`. The cap itself is tested in `preload.test.ts`.
+ */
 async function probe(code: string) {
   const plan = planOf(code)
-  return probeScriptImage(await restored(), await restored(), (instance) => Evaluation.preload(instance, plan))
+  return probeScriptImage(await restored(), await restored(), (instance) => Evaluation.preload(instance, plan, plan.limits.timeoutMs))
 }
 
 describe('probeScriptImage', () => {
