@@ -72,13 +72,24 @@ describeBackends('session loop: the next pick view', (backend) => {
     const { env, email } = await setup(backend)
     await using _ = env
     await env.engine.publish('wf', 'in', { messageId: 'e1', title: 'e1', payload: {} })
-    // Published while e1's run executes (when its mutation is called), before the run's commit.
-    let published = false
+    // Published while e1's run executes, committed before the run's commit: the commit (which reads the next pick
+    // view on PostgreSQL) and any read of the view wait for it. Without the wait the publish could commit after the
+    // commit's statement began, and the event would be left for the worker's next look, as a write committed after a
+    // read is.
+    let publishing: Promise<unknown> | undefined
     env.engine.on('run:start', () => {
-      if (published) return
-      published = true
-      void env.engine.publish('wf', 'in', { messageId: 'e2', title: 'e2', payload: {} })
+      publishing ??= env.engine.publish('wf', 'in', { messageId: 'e2', title: 'e2', payload: {} })
     })
+    const commitSeeing = env.db.runs.commitSeeing.bind(env.db.runs)
+    env.db.runs.commitSeeing = async (...args) => {
+      await publishing
+      return commitSeeing(...args)
+    }
+    const pickView = env.db.workflows.pickView.bind(env.db.workflows)
+    env.db.workflows.pickView = async (...args) => {
+      await publishing
+      return pickView(...args)
+    }
     await env.engine.runSession('wf')
     expect(email.calls.map((c) => c.input)).toEqual([
       { id: 'e1', seen: 0 },
