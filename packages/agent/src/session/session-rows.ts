@@ -99,7 +99,7 @@ export async function openSession(ctx: EngineContext, workflowId: string, option
     owner: ctx.config.workerId,
     lease_expires_at: now + ctx.config.leaseMs,
   }
-  const opened = await ctx.db.transaction(async (tx) => {
+  const session = await ctx.db.transaction(async (tx) => {
     const workflow = await tx.workflows.get(workflowId)
     if (!workflow || workflow.status !== 'active' || workflow.active_script_id !== script.id) {
       throw new WorkflowNotRunnableError(workflowId, 'not_active', `Workflow '${workflowId}' changed while its session was opening; try again`)
@@ -120,8 +120,7 @@ export async function openSession(ctx: EngineContext, workflowId: string, option
     }
     return inserted
   })
-  if (!opened) return undefined
-  const session = opened
+  if (!session) return undefined
   // CRASH WINDOW: the session is open and owned; recovery continues it once its lease expires.
   ctx.fault('session:after-open', { workflowId, sessionId: id })
   ctx.events.emit('session:start', { sessionId: id, workflowId, trigger })
@@ -190,8 +189,9 @@ export async function closeSession(ctx: EngineContext, session: Session, end: Se
   const planned = parseProducerList(session)
   const close = { status: end.status, error: end.error ?? null, errorType: end.errorType ?? null, budgetExhausted: end.budgetExhausted ?? null, now }
   // The close alone is one statement, atomic by itself: no transaction (two round trips fewer on PostgreSQL).
-  const alone = planned.length === 0 && end.status !== 'failed'
-  const workflowToError = alone ? (await ctx.db.sessions.close(session.id, close), false) : await ctx.db.transaction(async (tx) => {
+  let workflowToError = false
+  if (planned.length === 0 && end.status !== 'failed') await ctx.db.sessions.close(session.id, close)
+  else workflowToError = await ctx.db.transaction(async (tx) => {
     // The schedules of planned producers advanced when the session opened; any that did not get to run (a stop, a
     // pause, an earlier failure) are due again, so no scheduled run is lost.
     if (planned.length > 0) {

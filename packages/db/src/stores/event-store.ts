@@ -3,7 +3,7 @@ import { NotFoundError, ReservationRejectedError } from '../errors.js'
 import { type Executor, affected, inTransaction } from '../executor.js'
 import { prepareQuery, preparedFamily } from '../prepared-query.js'
 import type { Event, EventStatus } from '../schema.js'
-import { pendingSequence } from './pick-view.js'
+import { oldestPendingQuery, pendingSequence, topicIdOf } from './pick-view.js'
 
 /** One event to publish. */
 export interface PublishInput {
@@ -84,25 +84,8 @@ export interface EventStore {
 /** Events per multi-row insert of `publish` (12 parameters each: well under SQLite's and PostgreSQL's limits). */
 const PUBLISH_BATCH = 500
 
-/** The id of a workflow's topic, as a scalar subquery (null when there is no such topic). */
-function topicIdOf(exec: Executor, workflowId: string, name: string) {
-  return exec.selectFrom('topics').select('id').where('workflow_id', '=', workflowId).where('name', '=', name)
-}
-
-/**
- * The oldest pending events of a topic, compiled once per dialect (see `prepareQuery`): every prepare phase peeks.
- * One round trip: the topic's id comes from a scalar subquery (an init plan), so the partial index on
- * (topic_id, sequence) still serves the order and the limit however many events are pending.
- */
-const pendingOf = prepareQuery(3, (db, workflowId: string, topic: string, limit: number) =>
-  db
-    .selectFrom('events')
-    .selectAll()
-    .where('topic_id', '=', topicIdOf(db, workflowId, topic))
-    .where('status', '=', 'pending')
-    .orderBy('sequence')
-    .limit(limit),
-)
+/** {@link oldestPendingQuery}, compiled once per dialect (see `prepareQuery`): every prepare phase peeks. */
+const pendingOf = prepareQuery(3, (db, workflowId: string, topic: string, limit: number) => oldestPendingQuery(db, workflowId, topic, limit))
 
 /** The oldest and newest pending sequence of each of a workflow's `topics` (names, no duplicates). */
 function pendingBoundsQuery(db: Executor, workflowId: string, topics: readonly string[]) {

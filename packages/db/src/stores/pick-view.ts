@@ -100,22 +100,34 @@ export function pickViewQuery(db: Executor, workflowId: string, topics: readonly
   return query
 }
 
+/** The id of a workflow's topic, as a scalar subquery (null when there is no such topic). @internal */
+export function topicIdOf(exec: Executor, workflowId: string, name: string) {
+  return exec.selectFrom('topics').select('id').where('workflow_id', '=', workflowId).where('name', '=', name)
+}
+
 /**
- * The oldest `limit` pending events of a workflow's topic, as rows of the {@link pickViewQuery} shape: kind `pending`,
+ * The oldest `limit` pending events of a workflow's topic, whole rows, oldest first (what `Topics.peek` returns). One
+ * round trip: the topic's id comes from a scalar subquery (an init plan), so the partial index on (topic_id, sequence)
+ * still serves the order and the limit however many events are pending. @internal
+ */
+export function oldestPendingQuery(db: Executor, workflowId: string, topic: string, limit: number) {
+  return db
+    .selectFrom('events')
+    .selectAll()
+    .where('topic_id', '=', topicIdOf(db, workflowId, topic))
+    .where('status', '=', 'pending')
+    .orderBy('sequence')
+    .limit(limit)
+}
+
+/**
+ * {@link oldestPendingQuery} as rows of the {@link pickViewQuery} shape: kind `pending`,
  * the topic's name, the sequence in `a` and the event's row as JSON text (PostgreSQL's `row_to_json`, so the row's
  * columns keep their names and types). A branch to append to the pick view with `unionAll`. @internal
  */
 export function pendingEventsQuery(db: Executor, workflowId: string, topic: string, limit: number) {
-  const oldest = db
-    .selectFrom('events')
-    .selectAll()
-    .where('topic_id', '=', (eb) => eb.selectFrom('topics').select('id').where('workflow_id', '=', workflowId).where('name', '=', topic))
-    .where('status', '=', 'pending')
-    .orderBy('sequence')
-    .limit(limit)
-    .as('p')
   return db
-    .selectFrom(oldest)
+    .selectFrom(oldestPendingQuery(db, workflowId, topic, limit).as('p'))
     .select([
       sql.lit('pending').$castTo<Kind>().as('kind'),
       sql<string>`cast(${topic} as text)`.as('name'),

@@ -53,21 +53,19 @@ export interface SessionStore {
 
 /** Creates the {@link SessionStore} over `db`. */
 export function createSessionStore(db: Executor): SessionStore {
+  const openRow = (row: Omit<NewSession, 'status' | 'end_timestamp'>) =>
+    db
+      .insertInto('script_runs')
+      .values({ ...row, status: 'running', end_timestamp: null })
+      // Only the "one open session per workflow" index may turn the insert into a no-op; an id clash still throws.
+      .onConflict((oc) => oc.column('workflow_id').where('end_timestamp', 'is', null).doNothing())
+      .returningAll()
+      .executeTakeFirst()
   return {
     async open(row) {
-      return (await this.openRow(row)) !== undefined
+      return (await openRow(row)) !== undefined
     },
-    openRow(row) {
-      return (
-        db
-          .insertInto('script_runs')
-          .values({ ...row, status: 'running', end_timestamp: null })
-          // Only the "one open session per workflow" index may turn the insert into a no-op; an id clash still throws.
-          .onConflict((oc) => oc.column('workflow_id').where('end_timestamp', 'is', null).doNothing())
-          .returningAll()
-          .executeTakeFirst()
-      )
-    },
+    openRow,
     get(id) {
       return db.selectFrom('script_runs').selectAll().where('id', '=', id).executeTakeFirst()
     },
