@@ -45,6 +45,37 @@ export const EVALUATIONS_BEFORE_SCRIPT_IMAGE = 3
  */
 export const PRELOAD_MAX_AGE_MS = 200
 
+/** Most evaluations of a refused script that end before its preload is tried again (see {@link refusedAgain}). */
+export const PRELOAD_RETRY_MAX_SKIPS = 1024
+
+/** A script whose preload could not be kept: its preload key, its refusals in a row, and evaluations still to skip. */
+export interface PreloadRefusal {
+  key: string
+  times: number
+  skips: number
+}
+
+/**
+ * Pure; the refusal after one more preload of `key` could not be kept. A top level that calls a tool is refused every
+ * time, while one cut at the CPU cap may only have met a busy machine: after the n-th refusal in a row, the next
+ * 2^n evaluations of that script (at most {@link PRELOAD_RETRY_MAX_SKIPS}) end without a preload, then it is tried
+ * again, so a moment of load does not turn preloading off for good and a script that always calls a tool costs a
+ * refused load ever more rarely.
+ */
+export function refusedAgain(previous: PreloadRefusal | undefined, key: string): PreloadRefusal {
+  const times = previous?.key === key ? previous.times + 1 : 1
+  return { key, times, skips: Math.min(2 ** times, PRELOAD_RETRY_MAX_SKIPS) }
+}
+
+/**
+ * Pure; when an evaluation of `key` ended and would be followed by a preload: the refusal with one skip fewer if
+ * that preload must wait (it is not tried), or `undefined` if it may be tried now.
+ */
+export function preloadWaits(refusal: PreloadRefusal | undefined, key: string): PreloadRefusal | undefined {
+  if (refusal === undefined || refusal.key !== key || refusal.skips === 0) return undefined
+  return { ...refusal, skips: refusal.skips - 1 }
+}
+
 /** Pure; what a preload is for: an evaluation of the same script with the same tools and limits can take it. */
 export function preloadKey(plan: Pick<EvaluationPlan, 'code' | 'globals' | 'limits'>): string {
   return `${JSON.stringify(plan.globals)}\u0000${JSON.stringify(plan.limits)}\u0000${plan.code}`
@@ -106,8 +137,8 @@ export class InstancePool {
   private preloaded: { key: string; value: Preloaded; at: number } | undefined
   /** The key of the evaluation that ended last. */
   private lastKey: string | undefined
-  /** The key whose last preload could not be kept (a tool call or a long top level): not tried again in a row. */
-  private refusedKey: string | undefined
+  /** The key whose last preload could not be kept (a tool call or a long top level), and when to try it again. */
+  private refusal: PreloadRefusal | undefined
   private preloadScheduled = false
   private readonly scriptImagesOn: boolean
   /**
@@ -192,7 +223,12 @@ export class InstancePool {
     if (!this.preload || this.closed) return
     const again = key === this.lastKey
     this.lastKey = key
-    if (!again || key === this.refusedKey || this.preloadScheduled || this.preloaded !== undefined) return
+    if (!again || this.preloadScheduled || this.preloaded !== undefined) return
+    const waiting = preloadWaits(this.refusal, key)
+    if (waiting !== undefined) {
+      this.refusal = waiting
+      return
+    }
     this.preloadScheduled = true
     // Only what the preload needs: the request's host, console sink and signal stay with the request.
     const template: EvaluationPlan = { code: plan.code, entry: plan.entry, globals: plan.globals, limits: plan.limits, host: async () => undefined }
@@ -210,12 +246,12 @@ export class InstancePool {
       }
       if (value === undefined) {
         poolStats.notPreloadable++
-        this.refusedKey = key
+        this.refusal = refusedAgain(this.refusal, key)
         this.giveBack(instance)
         return
       }
       poolStats.preloaded++
-      this.refusedKey = undefined
+      this.refusal = undefined
       this.preloaded = { key, value, at: this.now() }
       this.refillSoon()
     }).unref()

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vit
 import { createSandboxRunner, runPlan } from './create-sandbox-runner.js'
 import { PRELOAD_CPU_MS } from './evaluation.js'
 import { planEvaluation } from './evaluation-plan.js'
-import { InstancePool, PRELOAD_MAX_AGE_MS, poolStats, preloadKey } from './instance-pool.js'
+import { InstancePool, PRELOAD_MAX_AGE_MS, PRELOAD_RETRY_MAX_SKIPS, poolStats, preloadKey, preloadWaits, refusedAgain } from './instance-pool.js'
 import { resolveLimits } from './limits.js'
 import { FAST_LIMITS, consumer, recordingHost, request, success } from './test-helpers/harness.js'
 import type { EvaluationOutcome, EvaluationRequest, SandboxRunner } from './types.js'
@@ -46,6 +46,21 @@ async function evaluateInARow(runner: SandboxRunner, make: (i: number) => Evalua
   return outcomes
 }
 
+/**
+ * Evaluations of `make(i)` in a row, with idle turns between them, until `wanted` of them took a preload (at most
+ * `max`). Whether a given evaluation finds its preload ready depends on the machine (a busy one can leave the pool
+ * empty when the preload is due, or cut the load at the CPU cap), so a test asks for a number of preloads taken, not
+ * for which evaluations take them.
+ */
+async function evaluateUntilTaken(runner: SandboxRunner, make: (i: number) => EvaluationRequest, wanted: number, max = 16): Promise<Seen[]> {
+  const before = counters()
+  const outcomes: Seen[] = []
+  for (let i = 0; i < max && (i < 2 || delta(before).taken < wanted); i++) {
+    outcomes.push(...(await evaluateInARow(runner, () => make(i), 1)))
+  }
+  return outcomes
+}
+
 const counters = () => ({ ...poolStats })
 const delta = (before: typeof poolStats) => ({
   taken: poolStats.preloadsTaken - before.preloadsTaken,
@@ -58,10 +73,11 @@ describe('scripts loaded ahead of their next evaluation', () => {
     const code = `console.log("top level");\n${consumer('async prepare(n) { console.log("handler", n); return n * 2 }')}`
     const recording = recordingHost()
     const before = counters()
-    const outcomes = await evaluateInARow(preloading, (i) => request(code, { args: [i], recording }))
-    expect(outcomes.map((o) => o.ok && o.value)).toEqual([0, 2, 4, 6])
+    const outcomes = await evaluateUntilTaken(preloading, (i) => request(code, { args: [i], recording }), 2)
+    const rows = outcomes.map((_, i) => i)
+    expect(outcomes.map((o) => o.ok && o.value)).toEqual(rows.map((i) => i * 2))
     expect(delta(before).taken).toBeGreaterThanOrEqual(2)
-    expect(recording.logs).toEqual([0, 1, 2, 3].flatMap((i) => [['log', 'top level'], ['log', `handler ${i}`]]))
+    expect(recording.logs).toEqual(rows.flatMap((i) => [['log', 'top level'], ['log', `handler ${i}`]]))
   })
 
   it('gives every evaluation an instance nothing else ran in', async () => {
@@ -71,7 +87,7 @@ describe('scripts loaded ahead of their next evaluation', () => {
       return seen;
     }`)}`
     const before = counters()
-    const outcomes = await evaluateInARow(preloading, () => request(code), 5)
+    const outcomes = await evaluateUntilTaken(preloading, () => request(code), 3)
     expect(delta(before).taken).toBeGreaterThanOrEqual(3)
     // JSON carries `undefined` in an array as null.
     for (const outcome of outcomes) expect(outcome.ok && outcome.value).toEqual([1, 'undefined', null])
@@ -118,7 +134,7 @@ describe('scripts loaded ahead of their next evaluation', () => {
     for (const guestMs of times) expect(guestMs).toBeGreaterThanOrEqual(8)
   })
 
-  it('leaves a top level that calls a tool to the evaluation, and stops preloading that script', async () => {
+  it('leaves a top level that calls a tool to the evaluation, and does not preload that script again in a row', async () => {
     const code = `Topics.peek({ topic: "t" });\n${consumer('prepare() { return "ran" }')}`
     const recording = recordingHost()
     const before = counters()
@@ -127,6 +143,21 @@ describe('scripts loaded ahead of their next evaluation', () => {
     // Every evaluation made its own top-level call; the one refused preload made none.
     expect(recording.calls.map((c) => c.method)).toEqual(['peek', 'peek', 'peek', 'peek'])
     expect(delta(before)).toEqual({ taken: 0, unused: 0, refused: 1 })
+  })
+
+  it('tries a refused script again after 2, 4, 8 … of its evaluations', async () => {
+    const code = `Topics.peek({ topic: "t" });\n${consumer('prepare() { return "ran" }')}`
+    const recording = recordingHost()
+    const before = counters()
+    const outcomes = await evaluateInARow(preloading, () => request(code, { recording }), 12)
+    expect(outcomes.every((o) => o.ok && o.value === 'ran')).toBe(true)
+    expect(recording.calls).toHaveLength(12)
+    // Tried after the 2nd, 5th and 10th evaluations (the 11th to 18th wait), refused each time; later if the pool had
+    // no instance to spare when one was due. Without retries it would be refused once; without waits, 11 times.
+    const { taken, unused, refused } = delta(before)
+    expect({ taken, unused }).toEqual({ taken: 0, unused: 0 })
+    expect(refused).toBeGreaterThanOrEqual(2)
+    expect(refused).toBeLessThanOrEqual(3)
   })
 
   it(`leaves a top level that runs longer than ${PRELOAD_CPU_MS} ms of CPU to the evaluation, under its own limit`, async () => {
@@ -198,5 +229,34 @@ describe('the pool that holds a preload', () => {
     expect(preloadKey(base)).not.toBe(preloadKey({ ...base, code: 'y' }))
     expect(preloadKey(base)).not.toBe(preloadKey({ ...base, globals: [['Email', ['send', 'fail']]] }))
     expect(preloadKey(base)).not.toBe(preloadKey({ ...base, limits: { ...limits, timeoutMs: limits.timeoutMs + 1 } }))
+  })
+})
+
+describe('retrying a refused preload', () => {
+  it('waits twice as many evaluations after each refusal in a row, up to a cap', () => {
+    let refusal = refusedAgain(undefined, 'a')
+    const waits: number[] = []
+    for (let times = 1; times <= 12; times++) {
+      waits.push(refusal.skips)
+      refusal = refusedAgain(refusal, 'a')
+    }
+    expect(waits).toEqual([2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, PRELOAD_RETRY_MAX_SKIPS, PRELOAD_RETRY_MAX_SKIPS])
+  })
+
+  it('counts the refusals of another script from one', () => {
+    expect(refusedAgain(refusedAgain(refusedAgain(undefined, 'a'), 'a'), 'b')).toEqual({ key: 'b', times: 1, skips: 2 })
+  })
+
+  it('lets a refused script wait its skips out, then try, and never holds up another script', () => {
+    let refusal: ReturnType<typeof refusedAgain> | undefined = refusedAgain(undefined, 'a')
+    expect(preloadWaits(refusal, 'b')).toBeUndefined()
+    const tries: boolean[] = []
+    for (let end = 0; end < 3; end++) {
+      const waiting = preloadWaits(refusal, 'a')
+      tries.push(waiting === undefined)
+      if (waiting !== undefined) refusal = waiting
+    }
+    expect(tries).toEqual([false, false, true])
+    expect(preloadWaits(undefined, 'a')).toBeUndefined()
   })
 })
