@@ -1,23 +1,29 @@
-import { type Compilable, type QueryCreator, sql } from 'kysely'
 import { isSqlite } from '../dialects/detect.js'
 import { NotFoundError } from '../errors.js'
-import { createConsumerWakeupStore, sleepAfterWakeupWrite } from './consumer-wakeup-store.js'
+import { type Executor, affected, inTransaction, withTransientRetry } from '../executor.js'
+import { type HandlerRun, type HandlerRunUpdate, type NewHandlerRun, type RunPhase, type RunStatus, UNFINISHED_RUN_STATUSES, type WorkflowStatus } from '../schema.js'
+import { createConsumerWakeupStore } from './consumer-wakeup-store.js'
 import { createEventStore, reservePendingEvent } from './event-store.js'
 import { createHandlerStateStore } from './handler-state-store.js'
-import { type PickRow, type PickView, peekedEventsOf, pendingEventsQuery, pickViewOf, pickViewQuery } from './pick-view.js'
-import { createWorkflowStore } from './workflow-store.js'
-import { type Executor, affected, inTransaction, withTransientRetry } from '../executor.js'
-import { type PreparedQuery, prepareQuery, preparedFamily } from '../prepared-query.js'
+import { type PickRow, type PickView, peekedEventsOf, pickViewOf } from './pick-view.js'
+import { commitArguments, commitQuery, commitSeeingQuery, prepareCheckpointQuery } from './run-checkpoint-queries.js'
 import {
-  type Database,
-  type HandlerRun,
-  type HandlerRunUpdate,
-  type NewHandlerRun,
-  type RunPhase,
-  type RunStatus,
-  UNFINISHED_RUN_STATUSES,
-  type WorkflowStatus,
-} from '../schema.js'
+  asList,
+  consumerRunCount,
+  countRun,
+  countedNextRun,
+  countedNextRunSeeing,
+  definedColumns,
+  insertedNextRun,
+  insertedRun,
+  nextRunCounted,
+  nextRunInserted,
+  nextRunQuery,
+  nextRunSeeing,
+  runById,
+  transitionQuery,
+} from './run-queries.js'
+import { createWorkflowStore } from './workflow-store.js'
 
 /** The expected current state of a run, for a guarded transition. */
 export interface RunGuard {
@@ -126,290 +132,6 @@ export interface RunCommitEffects {
   now: number
   /** The handler's new state (JSON text); absent: the state stays as it is. */
   state?: { workflowId: string; handlerName: string; state: string }
-}
-
-/** Defaults of the run columns a new row may leave out (see the initial migration). */
-const RUN_DEFAULTS = { attempt: 1, cost: 0 } as const
-
-/**
- * Pure; the run a read returns after `row` was inserted with `ordinal`: the row's values, and the columns' defaults
- * where it left them out. A store test compares it with the row read back, on both dialects.
- */
-function insertedRun(row: Omit<NewHandlerRun, 'ordinal'>, ordinal: number): HandlerRun {
-  const given = Object.fromEntries(Object.entries(row).filter(([, value]) => value !== undefined))
-  return { ...RUN_DEFAULTS, ...given, ordinal } as HandlerRun
-}
-
-const asList = <T>(v: T | readonly T[]): readonly T[] => (Array.isArray(v) ? (v as readonly T[]) : [v as T])
-
-/** Pure; the columns of `row` that kysely writes (it leaves out those set to undefined), and their values. */
-function definedColumns(row: object): { columns: string[]; values: unknown[] } {
-  const entries = Object.entries(row).filter(([, value]) => value !== undefined)
-  return { columns: entries.map(([column]) => column), values: entries.map(([, value]) => value) }
-}
-
-/** Pure; the object with `columns` set to `values`, in order (a prepared statement's row of stand-ins). */
-const rowOf = (columns: readonly string[], values: readonly unknown[]) => Object.fromEntries(columns.map((column, i) => [column, values[i]]))
-
-/** Compiled run transitions by shape: the columns set, and how many phases and statuses guard it (0: none). */
-const transitions = preparedFamily<unknown>()
-
-/**
- * The compare-and-set UPDATE of a run for one shape, compiled once per dialect (see `prepareQuery`); every phase of
- * every run goes through one. Its arguments: the id, the columns' values, the phases, the statuses.
- */
-function transitionQuery(columns: readonly string[], phases: number, statuses: number): PreparedQuery<unknown[], unknown> {
-  return transitions.of(`${columns.join(',')}/${phases}/${statuses}`, 1 + columns.length + phases + statuses, (db, ...args) => {
-    const set = rowOf(columns, args.slice(1, 1 + columns.length)) as HandlerRunUpdate
-    let q = db.updateTable('handler_runs').set(set).where('id', '=', args[0] as string)
-    if (phases > 0) q = q.where('phase', 'in', args.slice(1 + columns.length, 1 + columns.length + phases) as RunPhase[])
-    if (statuses > 0) q = q.where('status', 'in', args.slice(1 + columns.length + phases) as RunStatus[])
-    return q
-  })
-}
-
-type NewRunRow = Omit<NewHandlerRun, 'ordinal'>
-
-/** The row of a session's next run, its ordinal computed by the database: the session's highest + 1. */
-function nextRunValues(db: Executor, row: NewRunRow) {
-  return {
-    ...row,
-    ordinal: db
-      .selectFrom('handler_runs as o')
-      .select((eb) => sql<number>`coalesce(max(${eb.ref('o.ordinal')}), 0) + 1`.as('next'))
-      .where('o.script_run_id', '=', row.script_run_id),
-  }
-}
-
-/** SQLite: inserts the next run and returns its ordinal (the session's count goes up in a second statement). */
-function insertedNextRun(db: Executor, row: NewRunRow) {
-  return db.insertInto('handler_runs').values(nextRunValues(db, row)).returning('ordinal')
-}
-
-/** PostgreSQL, one statement: inserts the next run and counts it in its session; no row when the session is missing. */
-function countedNextRun(db: Executor, row: NewRunRow) {
-  return db
-    .with('inserted', (qb) => qb.insertInto('handler_runs').values(nextRunValues(db, row)).returning(['ordinal', 'script_run_id']))
-    .updateTable('script_runs')
-    .set((eb) => ({ handler_run_count: eb('handler_run_count', '+', 1) }))
-    .where('id', '=', row.script_run_id)
-    .returning((eb) => eb.selectFrom('inserted').select('inserted.ordinal').as('ordinal'))
-}
-
-/** {@link countedNextRun}, also returning the workflow's status and event sequence as the statement saw them. */
-function countedNextRunSeeing(db: Executor, row: NewRunRow) {
-  return countedNextRun(db, row).returning((eb) => [
-    eb.selectFrom('workflows').select('workflows.status').where('workflows.id', '=', row.workflow_id).as('workflow_status'),
-    eb.selectFrom('workflows').select('workflows.event_sequence').where('workflows.id', '=', row.workflow_id).as('event_sequence'),
-  ])
-}
-
-/** Compiled next-run statements by the columns given (a column left undefined takes its default). */
-const nextRunInserted = preparedFamily<{ ordinal: number | string }>()
-const nextRunCounted = preparedFamily<{ ordinal: number | string | null }>()
-const nextRunSeeing = preparedFamily<{ ordinal: number | string | null; workflow_status: WorkflowStatus | null; event_sequence: number | string | null }>()
-
-/** The statement of `build` for a row of these `columns`, compiled once per dialect (see `prepareQuery`). */
-function nextRunQuery<Row>(
-  family: ReturnType<typeof preparedFamily<Row>>,
-  columns: readonly string[],
-  build: (db: Executor, row: NewRunRow) => Compilable<Row>,
-): PreparedQuery<unknown[], Row> {
-  return family.of(columns.join(','), columns.length, (db, ...args) => build(db, rowOf(columns, args) as NewRunRow))
-}
-
-/** Compiled once per dialect (see `prepareQuery`): read at every checkpoint. */
-const runById = prepareQuery(1, (db, id: string) => db.selectFrom('handler_runs').selectAll().where('id', '=', id))
-/** One more run in the session's count (SQLite; PostgreSQL does it in the insert's statement). */
-const countRun = prepareQuery(1, (db, sessionId: string) =>
-  db
-    .updateTable('script_runs')
-    .set((eb) => ({ handler_run_count: eb('handler_run_count', '+', 1) }))
-    .where('id', '=', sessionId),
-)
-const consumerRunCount = prepareQuery(1, (db, sessionId: string) =>
-  db
-    .selectFrom('handler_runs')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('script_run_id', '=', sessionId)
-    .where('handler_type', '=', 'consumer'),
-)
-
-/** PostgreSQL commit checkpoints by shape (the run columns set, whether a state is stored). */
-const commits = preparedFamily<{ moved: number | string }>()
-
-/**
- * PostgreSQL, one statement (see {@link RunStore.commit}): the run's compare-and-set in a WITH, and the events'
- * consumption and the state's upsert in WITHs that read its RETURNING, so they write only if the run moved. Arguments:
- * the run id, its phase and status, the columns' values, now, then (with a state) the workflow, the handler and the
- * state.
- */
-function commitQuery(columns: readonly string[], withState: boolean): PreparedQuery<unknown[], { moved: number | string }> {
-  return commits.of(`${columns.join(',')}/${withState}`, commitArity(columns, withState), (db, ...args) =>
-    commitWrites(db, columns, withState, args)
-      .selectFrom('moved')
-      .select((eb) => eb.fn.countAll<number>().as('moved')),
-  )
-}
-
-/** Pure; the shape of a commit statement (the run columns set, whether a state is stored) and its arguments. */
-function commitArguments(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunCommitEffects) {
-  const { columns, values } = definedColumns(set)
-  const state = effects.state ? [effects.state.workflowId, effects.state.handlerName, effects.state.state] : []
-  return { columns, withState: effects.state !== undefined, args: [id, guard.phase, guard.status, ...values, effects.now, ...state] }
-}
-
-/** The number of arguments of {@link commitQuery}. */
-const commitArity = (columns: readonly string[], withState: boolean) => 4 + columns.length + (withState ? 3 : 0)
-
-/** The commit statement's rows when it also returns the pick view: one `moved` row (its count in `a`), then the view's. */
-type SeeingRow = Omit<PickRow, 'kind'> & { kind: PickRow['kind'] | 'moved' }
-
-/** PostgreSQL commit checkpoints that return the pick view, by shape (also the numbers of topics and handlers). */
-const commitsSeeing = preparedFamily<SeeingRow>()
-
-/**
- * {@link commitQuery} followed by the pick view (see {@link RunStore.commitSeeing}): `select 'moved', count(*) from
- * moved union all` the view's branches, which read nothing the WITHs wrote. Arguments: those of {@link commitQuery},
- * then the workflow, the topics and the handlers.
- */
-function commitSeeingQuery(columns: readonly string[], withState: boolean, topics: number, handlers: number, peek: boolean): PreparedQuery<unknown[], SeeingRow> {
-  const arity = commitArity(columns, withState)
-  const extra = 1 + topics + handlers + (peek ? 2 : 0)
-  return commitsSeeing.of(`${columns.join(',')}/${withState}/${topics}/${handlers}/${peek}`, arity + extra, (db, ...args) => {
-    const [workflowId, ...names] = args.slice(arity) as string[]
-    let view = pickViewQuery(db, workflowId!, names.slice(0, topics), names.slice(topics, topics + handlers))
-    if (peek) {
-      const [topic, limit] = args.slice(arity + 1 + topics + handlers) as [string, number]
-      view = view.unionAll(pendingEventsQuery(db, workflowId!, topic, limit))
-    }
-    return commitWrites(db, columns, withState, args.slice(0, arity))
-      .selectFrom('moved')
-      .select([
-        sql.lit('moved').$castTo<SeeingRow['kind']>().as('kind'),
-        sql<string>`cast(null as text)`.as('name'),
-        sql<number | null>`count(*)`.as('a'),
-        sql<number | null>`cast(null as bigint)`.as('b'),
-        sql<string | null>`cast(null as text)`.as('text'),
-      ])
-      .unionAll(view)
-  })
-}
-
-/** What the commit statement's final select may read: the run's row if it moved (the other WITHs only write). */
-type CommitWrites = QueryCreator<Database & { moved: { id: string } }>
-
-/** The WITHs of the commit statement (see {@link commitQuery}), ready for its final `select … from moved`. */
-function commitWrites(db: Executor, columns: readonly string[], withState: boolean, args: readonly unknown[]): CommitWrites {
-  const [id, phase, status] = args as [string, RunPhase, RunStatus]
-  const set = rowOf(columns, args.slice(3, 3 + columns.length)) as HandlerRunUpdate
-  const now = args[3 + columns.length] as number
-  const [workflowId, handlerName, state] = args.slice(4 + columns.length) as [string, string, string]
-  const base = db
-    .with('moved', (qb) => qb.updateTable('handler_runs').set(set).where('id', '=', id).where('phase', '=', phase).where('status', '=', status).returning('id'))
-    .with('consumed', (qb) =>
-      qb
-        .updateTable('events')
-        .set({ status: 'consumed', updated_at: now })
-        .where('reserved_by_run_id', '=', (eb) => eb.selectFrom('moved').select('moved.id'))
-        .where('status', '=', 'reserved')
-        .returning('events.id'),
-    )
-  // Typed as what the final select reads: kysely's builder types for the extra WITHs do not widen to it.
-  if (!withState) return base as unknown as CommitWrites
-  const stored = base.with('stored', (qb) =>
-    qb
-      .insertInto('handler_state')
-      .columns(['workflow_id', 'handler_name', 'state', 'updated_at', 'updated_by_run_id'])
-      .expression((eb) => eb.selectFrom('moved').select([eb.val(workflowId).as('workflow_id'), eb.val(handlerName).as('handler_name'), eb.val(state).as('state'), eb.val(now).as('updated_at'), 'moved.id as updated_by_run_id']))
-      .onConflict((oc) =>
-        oc.columns(['workflow_id', 'handler_name']).doUpdateSet((eb) => ({
-          state: eb.ref('excluded.state'),
-          updated_at: eb.ref('excluded.updated_at'),
-          updated_by_run_id: eb.ref('excluded.updated_by_run_id'),
-        })),
-      )
-      .returning('handler_state.workflow_id'),
-  )
-  return stored as unknown as CommitWrites
-}
-
-/** PostgreSQL prepared checkpoints by shape (the run columns set, whether an event is reserved). */
-const prepares = preparedFamily<{ locked: number | string; moved: number | string; workflow_status: WorkflowStatus | null }>()
-
-/**
- * PostgreSQL, one statement (see {@link RunStore.prepare}). The run's row is locked first (`FOR UPDATE`, re-checked
- * after a wait), so the event's reservation and the run's move either both apply or, when the event is not pending,
- * neither does; the wake-up row and the workflow's sleep follow the run's move. Arguments: the run id, its phase and
- * status, the columns' values, now, the workflow, the consumer, the idle marker, the wake time, then (when reserving)
- * the topic and the message id.
- */
-function prepareCheckpointQuery(columns: readonly string[], reserving: boolean) {
-  return prepares.of(`${columns.join(',')}/${reserving}`, 8 + columns.length + (reserving ? 2 : 0), (db, ...args) => {
-    const [id, phase, status] = args as [string, RunPhase, RunStatus]
-    const set = rowOf(columns, args.slice(3, 3 + columns.length)) as HandlerRunUpdate
-    const [now, workflowId, consumerName, idleAfterSequence, wakeAt, topic, messageId] = args.slice(3 + columns.length) as [
-      number,
-      string,
-      string,
-      number | null,
-      number | null,
-      string,
-      string,
-    ]
-    const locked = db.with('locked', (qb) =>
-      qb.selectFrom('handler_runs').select('id').where('id', '=', id).where('phase', '=', phase).where('status', '=', status).forUpdate(),
-    )
-    // Reserving: the event's update, which changes a row only while the run is locked. Not reserving: the locked run
-    // itself, so the move below depends on it alone.
-    const reserved = locked.with('reserved', (qb) =>
-      reserving
-        ? reservePendingEvent(db, workflowId, topic, messageId, id, now)
-            .where(sql<boolean>`exists (select 1 from locked)`)
-            .returning('events.id')
-        : qb.selectFrom('locked').select('locked.id'),
-    )
-    return reserved
-      .with('moved', (qb) =>
-        qb
-          .updateTable('handler_runs')
-          .set(set)
-          .where('handler_runs.id', 'in', (eb) => eb.selectFrom('locked').select('locked.id'))
-          .where((eb) => eb.exists(eb.selectFrom('reserved').select('reserved.id')))
-          .returning('handler_runs.id'),
-      )
-      .with('woken', (qb) =>
-        qb
-          .insertInto('consumer_wakeups')
-          .columns(['workflow_id', 'consumer_name', 'idle_after_sequence', 'wake_at', 'updated_at'])
-          .expression((eb) =>
-            eb
-              .selectFrom('moved')
-              .select([eb.val(workflowId).as('workflow_id'), eb.val(consumerName).as('consumer_name'), eb.val(idleAfterSequence).as('idle_after_sequence'), eb.val(wakeAt).as('wake_at'), eb.val(now).as('updated_at')]),
-          )
-          .onConflict((oc) =>
-            oc.columns(['workflow_id', 'consumer_name']).doUpdateSet((eb) => ({
-              idle_after_sequence: eb.ref('excluded.idle_after_sequence'),
-              wake_at: eb.ref('excluded.wake_at'),
-              updated_at: eb.ref('excluded.updated_at'),
-            })),
-          )
-          .returning('consumer_wakeups.workflow_id'),
-      )
-      .with('slept', (qb) =>
-        qb
-          .updateTable('workflows')
-          .set({ consumer_sleep_until: sleepAfterWakeupWrite(workflowId, consumerName, wakeAt) })
-          .where('workflows.id', '=', workflowId)
-          .where((eb) => eb.exists(eb.selectFrom('moved').select('moved.id')))
-          .returning('workflows.id'),
-      )
-      .selectNoFrom((eb) => [
-        eb.selectFrom('locked').select((s) => s.fn.countAll<number>().as('n')).as('locked'),
-        eb.selectFrom('moved').select((s) => s.fn.countAll<number>().as('n')).as('moved'),
-        eb.selectFrom('workflows').select('workflows.status').where('workflows.id', '=', workflowId).as('workflow_status'),
-      ])
-  })
 }
 
 /** Creates the {@link RunStore} over `db`. */
