@@ -190,6 +190,7 @@ interface EffectInput {
   result: CheckpointResult
 }
 
+/** Performs one effect of a decision inside the checkpoint's transaction. */
 async function perform(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Promise<void> {
   const { run, effect, now } = e
   switch (effect.type) {
@@ -200,28 +201,10 @@ async function perform(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Pr
     case 'events':
       if (effect.action === 'consume') await tx.events.consume(run.id, now)
       else if (effect.action === 'skip') await tx.events.skip(run.id, now)
-      else {
-        const { dead } = await tx.events.release(run.id, { maxAttempts: ctx.config.maxEventAttempts, now })
-        if (dead > 0) {
-          e.notes.push(note(now, run, 'warn', `${dead} event(s) released more than ${ctx.config.maxEventAttempts} times are now dead`))
-          e.result.deadEvents = dead
-        }
-      }
+      else await releaseEvents(ctx, tx, e)
       return
-    case 'publish': {
-      const events = e.buffers.flatMap((b) => b.publishes)
-      if (events.length === 0) return
-      const outcome = await tx.events.publish(
-        run.workflow_id,
-        events.map((p) => ({ id: ctx.ids('event'), ...p, createdByRunId: run.id })),
-        now,
-      )
-      for (const d of outcome.duplicates) {
-        e.notes.push(note(now, run, 'info', `Topics.publish: messageId '${d.messageId}' already exists in '${d.topic}'; ignored (first write wins)`))
-      }
-      e.result.published = outcome
-      return
-    }
+    case 'publish':
+      return publishBuffered(ctx, tx, e)
     case 'state':
       await tx.handlerState.put({ workflowId: run.workflow_id, handlerName: run.handler_name, state: effect.state, runId: run.id, now })
       return
@@ -229,57 +212,79 @@ async function perform(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Pr
       await tx.wakeups.set(run.workflow_id, run.handler_name, { idleAfterSequence: effect.idleAfterSequence, wakeAt: effect.wakeAt, now })
       return
     case 'workflow': {
-      const changed = await tx.workflows.transitionStatus(run.workflow_id, {
-        from: ['active'],
-        to: effect.to,
-        error: effect.error,
-        errorType: effect.errorType,
-        now,
-      })
+      const changed = await tx.workflows.transitionStatus(run.workflow_id, { from: ['active'], to: effect.to, error: effect.error, errorType: effect.errorType, now })
       if (changed) e.result.workflowChanged = { to: effect.to, reason: effect.error }
       return
     }
-    case 'ledger': {
-      if (!e.ledger) throw new Error(`ledger effect without a ledger row (run ${run.id})`)
-      const c = effect.change
-      const from = e.ledger.status === 'applied' ? [] : [e.ledger.status]
-      const ok = await tx.mutations.transition(e.ledger.id, from as never, {
-        status: c.status,
-        result: c.result,
-        error: c.error,
-        errorType: c.errorType,
-        reconcileAttempts: c.reconcileAttempts,
-        nextReconcileAt: c.nextReconcileAt,
-        now,
-      })
-      if (!ok) throw new RunMoved()
-      return
-    }
-    case 'retry-run': {
-      const id = ctx.ids('run')
-      const session = (await tx.sessions.getOpen(run.workflow_id)) ?? { id: run.script_run_id }
-      await tx.runs.insertNext(
-        runRow({
-          id,
-          sessionId: session.id,
-          workflowId: run.workflow_id,
-          scriptId: run.script_id,
-          handlerType: run.handler_type,
-          handlerName: run.handler_name,
-          phase: effect.phase,
-          now,
-          status: effect.status,
-          attempt: effect.attempt,
-          retryAt: effect.retryAt,
-          retryOf: run,
-        }),
-      )
-      await tx.events.transfer(run.id, id, now)
-      e.notes.push(note(now, run, 'info', `continues as run ${id}`))
-      e.result.retriedAs = id
-      return
-    }
+    case 'ledger':
+      return settleLedger(tx, e, effect.change)
+    case 'retry-run':
+      return retryRun(ctx, tx, e, effect)
   }
+}
+
+/** Releases the run's reserved events; those released too often become dead, and the run's log says so. */
+async function releaseEvents(ctx: EngineContext, tx: LedgerflowTx, { run, now, notes, result }: EffectInput): Promise<void> {
+  const { dead } = await tx.events.release(run.id, { maxAttempts: ctx.config.maxEventAttempts, now })
+  if (dead === 0) return
+  notes.push(note(now, run, 'warn', `${dead} event(s) released more than ${ctx.config.maxEventAttempts} times are now dead`))
+  result.deadEvents = dead
+}
+
+/** Publishes the events the phases buffered; a duplicate message id is ignored (first write wins) and logged. */
+async function publishBuffered(ctx: EngineContext, tx: LedgerflowTx, { run, buffers, now, notes, result }: EffectInput): Promise<void> {
+  const events = buffers.flatMap((b) => b.publishes)
+  if (events.length === 0) return
+  const outcome = await tx.events.publish(
+    run.workflow_id,
+    events.map((p) => ({ id: ctx.ids('event'), ...p, createdByRunId: run.id })),
+    now,
+  )
+  for (const d of outcome.duplicates) {
+    notes.push(note(now, run, 'info', `Topics.publish: messageId '${d.messageId}' already exists in '${d.topic}'; ignored (first write wins)`))
+  }
+  result.published = outcome
+}
+
+/** Moves the run's ledger row as decided, by compare-and-set on the status it was read with. */
+async function settleLedger(tx: LedgerflowTx, { run, ledger, now }: EffectInput, change: Extract<Effect, { type: 'ledger' }>['change']): Promise<void> {
+  if (!ledger) throw new Error(`ledger effect without a ledger row (run ${run.id})`)
+  const from = ledger.status === 'applied' ? [] : [ledger.status]
+  const ok = await tx.mutations.transition(ledger.id, from as never, {
+    status: change.status,
+    result: change.result,
+    error: change.error,
+    errorType: change.errorType,
+    reconcileAttempts: change.reconcileAttempts,
+    nextReconcileAt: change.nextReconcileAt,
+    now,
+  })
+  if (!ok) throw new RunMoved()
+}
+
+/** Continues the run as a new run of the same handler (in the open session), which takes over its reserved events. */
+async function retryRun(ctx: EngineContext, tx: LedgerflowTx, { run, now, notes, result }: EffectInput, effect: Extract<Effect, { type: 'retry-run' }>): Promise<void> {
+  const id = ctx.ids('run')
+  const session = (await tx.sessions.getOpen(run.workflow_id)) ?? { id: run.script_run_id }
+  await tx.runs.insertNext(
+    runRow({
+      id,
+      sessionId: session.id,
+      workflowId: run.workflow_id,
+      scriptId: run.script_id,
+      handlerType: run.handler_type,
+      handlerName: run.handler_name,
+      phase: effect.phase,
+      now,
+      status: effect.status,
+      attempt: effect.attempt,
+      retryAt: effect.retryAt,
+      retryOf: run,
+    }),
+  )
+  await tx.events.transfer(run.id, id, now)
+  notes.push(note(now, run, 'info', `continues as run ${id}`))
+  result.retriedAs = id
 }
 
 function note(timestamp: number, run: HandlerRun, level: LogLine['level'], message: string): LogLine {

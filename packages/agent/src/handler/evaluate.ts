@@ -1,5 +1,5 @@
 /** Runs one handler phase in the sandbox and turns the outcome into an {@link EvalResult}. */
-import type { EvaluationOutcome, JsonValue, SandboxErrorData } from '@ledgerflow/sandbox'
+import type { EvaluationOutcome, HostCallHandler, JsonValue, SandboxErrorData } from '@ledgerflow/sandbox'
 import { SpanStatusCode } from '@opentelemetry/api'
 import type { EngineContext, LoadedScript } from '../context.js'
 import { SimulatedCrash } from '../faults.js'
@@ -64,57 +64,22 @@ export async function evaluatePhase(ctx: EngineContext, e: PhaseEvaluation): Pro
       'ledgerflow.handler': `${handler.group}.${handler.name}.${handler.method}`,
       'ledgerflow.script_id': e.script.id,
     })
-    // A simulated crash inside a host call must stop the engine, not become a script error: remember it, abort the
-    // evaluation, and rethrow it once the sandbox returns. A graceful stop never aborts an evaluation: the phase
-    // finishes and the session stops between runs.
-    let crash: SimulatedCrash | undefined
-    const controller = new AbortController()
-    // Linked by hand: AbortSignal.any keeps every combined signal alive until GC on Node 20, measurably slower here.
-    e.signal?.addEventListener('abort', () => controller.abort(e.signal!.reason), { once: true })
-    const signal = controller.signal
-    const guard = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
-      try {
-        return await fn(...args)
-      } catch (error) {
-        if (SimulatedCrash.isInstance(error)) {
-          crash = error
-          controller.abort(error)
-        }
-        throw error
-      }
-    }
+    const crashes = new CrashWatch(e.signal)
     try {
-      const host = createHostBridge({
-        ctx,
-        run: e.run,
-        phase: e.phase,
-        access: e.access,
-        buffer: e.buffer,
-        signal,
-        mutation: e.mutation,
-        peeks: e.peeks,
-      })
-      const gate = e.gate
-      const readsAhead = e.readsAhead === true
-      const dispatch: typeof host = gate
-        ? async (call) => {
-            if (readsAhead && isEventRead(call)) return host(call)
-            if (!(await gate)) throw new HeadStartAbandoned()
-            return host(call)
-          }
-        : host
+      const { signal } = crashes
+      const host = createHostBridge({ ctx, run: e.run, phase: e.phase, access: e.access, buffer: e.buffer, signal, mutation: e.mutation, peeks: e.peeks })
       const outcome: EvaluationOutcome = await ctx.sandbox.evaluate({
         code: e.script.code,
         scriptKey: e.script.id,
         handler,
         args: e.args,
         globals: ctx.tools.globals,
-        host: guard(dispatch),
+        host: crashes.watch(gated(host, e)),
         onConsole: (level, message) => e.buffer.log(level, message),
         limits: ctx.config.sandbox,
         signal,
       })
-      if (crash) throw crash
+      crashes.rethrow()
       span.setAttribute('ledgerflow.host_calls', outcome.stats.hostCalls)
       if (outcome.ok) return { ok: true as const, value: outcome.value }
       const error = describeSandboxError(outcome.error, e.phase, handler.name)
@@ -125,6 +90,61 @@ export async function evaluatePhase(ctx: EngineContext, e: PhaseEvaluation): Pro
       span.end()
     }
   })
+}
+
+/**
+ * A simulated crash inside a host call must stop the engine, not become a script error: the watch remembers it,
+ * aborts the evaluation, and rethrows it once the sandbox returns. A graceful stop never aborts an evaluation: the
+ * phase finishes and the session stops between runs.
+ */
+class CrashWatch {
+  readonly #controller = new AbortController()
+  #crash: SimulatedCrash | undefined
+
+  constructor(parent: AbortSignal | undefined) {
+    // Linked by hand: AbortSignal.any keeps every combined signal alive until GC on Node 20, measurably slower here.
+    parent?.addEventListener('abort', () => this.#controller.abort(parent.reason), { once: true })
+  }
+
+  /** The evaluation's signal: the caller's, and aborted by a crash. */
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  /** `host`, with a simulated crash it throws remembered and the evaluation aborted. */
+  watch(host: HostCallHandler): HostCallHandler {
+    return async (call) => {
+      try {
+        return await host(call)
+      } catch (error) {
+        if (SimulatedCrash.isInstance(error)) {
+          this.#crash = error
+          this.#controller.abort(error)
+        }
+        throw error
+      }
+    }
+  }
+
+  /** Throws the crash a host call met, if any. */
+  rethrow(): void {
+    if (this.#crash) throw this.#crash
+  }
+}
+
+/**
+ * `host` as an evaluation started ahead of its turn calls it: its reads of the workflow's events (when it reads
+ * ahead) go at once, every other call waits for the turn and fails if the head start is abandoned.
+ */
+function gated(host: HostCallHandler, e: PhaseEvaluation): HostCallHandler {
+  const gate = e.gate
+  if (!gate) return host
+  const readsAhead = e.readsAhead === true
+  return async (call) => {
+    if (readsAhead && isEventRead(call)) return host(call)
+    if (!(await gate)) throw new HeadStartAbandoned()
+    return host(call)
+  }
 }
 
 /** A readable, whole message for a failed evaluation, with the script position when known. */

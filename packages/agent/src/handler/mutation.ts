@@ -96,14 +96,30 @@ export interface MutationCall {
  * the script, or throws the tool's classified error into the script.
  */
 export async function performMutation(ctx: EngineContext, call: MutationCall): Promise<unknown> {
-  const { run, tool, input, buffer } = call
+  const { run, tool } = call
   const mutationId = ctx.ids('mutation')
   const key = idempotencyKeyOf(mutationId)
   const site = { workflowId: run.workflow_id, sessionId: run.script_run_id, runId: run.id, phase: 'mutating' }
-  const now = ctx.clock.now()
 
   // CRASH WINDOW: before this commit nothing is recorded and nothing was sent; recovery re-runs mutate.
   ctx.fault('run:before-checkpoint', site)
+  const inFlight = await recordInFlight(ctx, call, mutationId, key)
+  // CRASH WINDOW: the row is durably in_flight and the call may or may not happen: recovery reconciles.
+  ctx.fault('mutation:after-in-flight', site)
+  ctx.events.emit('run:phase', { runId: run.id, workflowId: run.workflow_id, phase: 'mutating', status: 'active' })
+  ctx.events.emit('mutation:in_flight', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
+
+  const called = await callTool(ctx, call, mutationId, key)
+  // CRASH WINDOW: the call returned; its outcome is not committed yet. Recovery reconciles the in_flight row.
+  ctx.fault('mutation:after-call', site)
+  if (called.ok) return settleApplied(ctx, call, inFlight, called.raw)
+  return settleFailed(ctx, call, inFlight, called.failure)
+}
+
+/** Commits the ledger row `in_flight` and the run's move to `mutating` in one atomic write; returns the row. */
+async function recordInFlight(ctx: EngineContext, call: MutationCall, mutationId: string, key: string): Promise<Mutation> {
+  const { run, tool, input, buffer } = call
+  const now = ctx.clock.now()
   written.delete(run)
   const logs = buffer.takeLogs()
   const cost = buffer.takeCost()
@@ -142,63 +158,75 @@ export async function performMutation(ctx: EngineContext, call: MutationCall): P
   run.phase = 'mutating'
   const inFlight = insertedMutation(row)
   written.set(run, inFlight)
-  // CRASH WINDOW: the row is durably in_flight and the call may or may not happen: recovery reconciles.
-  ctx.fault('mutation:after-in-flight', site)
-  ctx.events.emit('run:phase', { runId: run.id, workflowId: run.workflow_id, phase: 'mutating', status: 'active' })
-  ctx.events.emit('mutation:in_flight', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
+  return inFlight
+}
 
-  let raw: unknown
-  let failure: EngineError | undefined
+/** The external call, traced; its failure as a classified error (a crash of the process is rethrown). */
+async function callTool(
+  ctx: EngineContext,
+  { run, tool, input, buffer }: MutationCall,
+  mutationId: string,
+  key: string,
+): Promise<{ ok: true; raw: unknown } | { ok: false; failure: EngineError }> {
+  const attributes = {
+    'ledgerflow.tool': tool.id,
+    'ledgerflow.tool_kind': 'mutation',
+    'ledgerflow.phase': 'mutate',
+    'ledgerflow.run_id': run.id,
+    'ledgerflow.workflow_id': run.workflow_id,
+    'ledgerflow.mutation_id': mutationId,
+    'ledgerflow.idempotency_key': key,
+  }
   try {
-    const attributes = {
-      'ledgerflow.tool': tool.id,
-      'ledgerflow.tool_kind': 'mutation',
-      'ledgerflow.phase': 'mutate',
-      'ledgerflow.run_id': run.id,
-      'ledgerflow.workflow_id': run.workflow_id,
-      'ledgerflow.mutation_id': mutationId,
-      'ledgerflow.idempotency_key': key,
-    }
-    raw = await traceToolCall(ctx, undefined, attributes, () =>
+    const raw = await traceToolCall(ctx, undefined, attributes, () =>
       runTool(tool, input, toolContext(ctx, { id: run.id, workflowId: run.workflow_id }, 'mutate', buffer, NEVER_ABORTED, key)),
     )
+    return { ok: true, raw }
   } catch (error) {
     rethrowCrash(error)
-    failure = toEngineError(error)
+    return { ok: false, failure: toEngineError(error) }
   }
-  // CRASH WINDOW: the call returned; its outcome is not committed yet. Recovery reconciles the in_flight row.
-  ctx.fault('mutation:after-call', site)
+}
 
-  if (!failure) {
-    let value: unknown = raw ?? null
-    let outputError: LogicError | undefined
-    if (tool.output) {
-      const parsed = tool.output.safeParse(raw)
-      if (parsed.success) value = parsed.data ?? null
-      else outputError = new LogicError(`Invalid output from ${tool.id}: ${formatIssues(parsed.error)}`, { code: 'invalid_tool_output' })
-    }
-    const resultJson = toJsonText(value)
-    const applied = () => ctx.events.emit('mutation:applied', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
-    if (outputError) {
-      await commitOutcome(ctx, run, inFlight, buffer, { status: 'applied', result: resultJson }, 'mutated')
-      applied()
-      throw outputError
-    }
-    // The script gets the result while the outcome commits, so that the rest of `mutate` (and `next`, started ahead
-    // by the turn) runs during that round trip. Nothing else is written until it settles: the turn after `mutate`
-    // awaits it (`takeApplying`) before it reads the ledger or checkpoints, and decides from the row as committed.
-    // CRASH WINDOW: the script goes on in memory only; a crash before this write commits leaves the row in_flight,
-    // and recovery reconciles it, as after the call.
-    const written = commitOutcome(ctx, run, inFlight, buffer, { status: 'applied', result: resultJson }, 'mutated').then(applied)
-    written.catch(() => {}) // awaited by the turn; a failure is handled there
-    applying.set(run, { written, resultJson })
-    return value
+/**
+ * The call returned: the row becomes `applied` and the run `mutated`. A result that fails the tool's output schema is
+ * still recorded as applied (the side effect happened) and thrown into the script as a logic error.
+ */
+async function settleApplied(ctx: EngineContext, { run, tool, buffer }: MutationCall, inFlight: Mutation, raw: unknown): Promise<unknown> {
+  let value: unknown = raw ?? null
+  let outputError: LogicError | undefined
+  if (tool.output) {
+    const parsed = tool.output.safeParse(raw)
+    if (parsed.success) value = parsed.data ?? null
+    else outputError = new LogicError(`Invalid output from ${tool.id}: ${formatIssues(parsed.error)}`, { code: 'invalid_tool_output' })
   }
+  const resultJson = toJsonText(value)
+  const applied = () => ctx.events.emit('mutation:applied', { mutationId: inFlight.id, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
+  if (outputError) {
+    await commitOutcome(ctx, run, inFlight, buffer, { status: 'applied', result: resultJson }, 'mutated')
+    applied()
+    throw outputError
+  }
+  // The script gets the result while the outcome commits, so that the rest of `mutate` (and `next`, started ahead
+  // by the turn) runs during that round trip. Nothing else is written until it settles: the turn after `mutate`
+  // awaits it (`takeApplying`) before it reads the ledger or checkpoints, and decides from the row as committed.
+  // CRASH WINDOW: the script goes on in memory only; a crash before this write commits leaves the row in_flight,
+  // and recovery reconciles it, as after the call.
+  const commit = commitOutcome(ctx, run, inFlight, buffer, { status: 'applied', result: resultJson }, 'mutated').then(applied)
+  commit.catch(() => {}) // awaited by the turn; a failure is handled there
+  applying.set(run, { written: commit, resultJson })
+  return value
+}
 
+/**
+ * The call threw: a tool that says the effect did not happen makes the row `failed`; any other error leaves it
+ * `in_flight` with the error recorded, to be reconciled after the evaluation. Either way the error goes to the script.
+ */
+async function settleFailed(ctx: EngineContext, { run, tool, buffer }: MutationCall, inFlight: Mutation, failure: EngineError): Promise<never> {
   const errorJson = JSON.stringify(serializeError(failure))
   if (failure.notApplied) {
     await commitOutcome(ctx, run, inFlight, buffer, { status: 'failed', error: errorJson, errorType: failure.type }, undefined)
-    ctx.events.emit('mutation:failed', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id, error: failure.message })
+    ctx.events.emit('mutation:failed', { mutationId: inFlight.id, runId: run.id, workflowId: run.workflow_id, tool: tool.id, error: failure.message })
   } else {
     // Unknown outcome: the row stays in_flight (with the error recorded) and is reconciled after the evaluation.
     await commitOutcome(ctx, run, inFlight, buffer, { status: 'in_flight', error: errorJson, errorType: failure.type }, undefined)

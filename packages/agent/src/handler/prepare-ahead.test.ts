@@ -3,7 +3,7 @@ import { type TestEngine, checkInvariants, createTestEngine, recordingTool } fro
 import { type Backend, SQLITE, describeBackends } from '../../../tests/suite/backends.js'
 import type { CrashSite } from '../faults.js'
 import { until } from '../test-helpers/worker-env.js'
-import { startPrepareAhead } from './execute-handler.js'
+import { startPrepareAhead } from './phase-evaluations.js'
 
 /** A consumer whose prepare reads the topic, logs, and calls a tool of its own before it reserves. */
 const code = `

@@ -5,6 +5,7 @@
 import type { HostCall, HostCallHandler, JsonValue } from '@ledgerflow/sandbox'
 import { readJsonColumn } from '@ledgerflow/db'
 import { type Attributes, type Context, SpanStatusCode, context } from '@opentelemetry/api'
+import type { z } from 'zod'
 import type { EngineContext } from '../context.js'
 import { LogicError, NetworkError, toEngineError } from '../errors.js'
 import type { PeekAhead } from '../handler/peek-ahead.js'
@@ -36,53 +37,15 @@ export function createHostBridge(options: HostBridgeOptions): HostCallHandler {
   const { ctx, run, phase, access, buffer } = options
   const gate: GateState = { mutationCalled: false }
 
-  function allow(op: Parameters<typeof checkOperation>[1]): void {
+  function allow(op: Operation): void {
     const decision = checkOperation(phase, op, gate, access)
     if (!decision.allowed) throw new LogicError(decision.message, { code: 'phase_violation' })
-  }
-
-  async function topics(call: HostCall): Promise<JsonValue | undefined> {
-    const name = `Topics.${call.method}`
-    switch (call.method) {
-      case 'peek': {
-        const input = parse(peekInputSchema, call.input, name, 'Topics.peek({ topic, limit? }) returns pending events, oldest first')
-        allow({ kind: 'peek', tool: name, topic: input.topic })
-        const limit = input.limit ?? 100
-        const events = options.peeks?.peek(input.topic, limit) ?? (await ctx.db.events.peekPending(run.workflowId, input.topic, limit))
-        return events.map((e) => eventView(e, input.topic))
-      }
-      case 'getByIds': {
-        const input = parse(getByIdsInputSchema, call.input, name, 'Topics.getByIds({ topic, ids }) returns events with those messageIds')
-        allow({ kind: 'peek', tool: name, topic: input.topic })
-        const events = await ctx.db.events.getByMessageIds(run.workflowId, input.topic, input.ids)
-        return events.map((e) => eventView(e, input.topic))
-      }
-      case 'publish': {
-        const input = parse(publishInputSchema, call.input, name, 'Topics.publish({ topic, event: { messageId, title?, payload? } })')
-        allow({ kind: 'publish', tool: name, topic: input.topic })
-        const payload = JSON.stringify(input.event.payload ?? null)
-        if (Buffer.byteLength(payload) > ctx.config.maxPayloadBytes) {
-          throw new LogicError(
-            `Topics.publish: payload of event '${input.event.messageId}' is ${Buffer.byteLength(payload)} bytes; the limit is ${ctx.config.maxPayloadBytes}`,
-            { code: 'payload_too_large' },
-          )
-        }
-        if (buffer.publishes.length >= ctx.config.maxPublishesPerRun) {
-          throw new LogicError(`Topics.publish: more than ${ctx.config.maxPublishesPerRun} events in one run`, { code: 'too_many_publishes' })
-        }
-        const added = buffer.publish({ topic: input.topic, messageId: input.event.messageId, title: input.event.title ?? '', payload })
-        if (!added) buffer.log('info', `Topics.publish: messageId '${input.event.messageId}' was already published to '${input.topic}' in this run; ignored`)
-        return undefined
-      }
-      default:
-        throw new LogicError(`Unknown tool Topics.${call.method}`, { code: 'unknown_tool' })
-    }
   }
 
   /** Everything one call does (except the span and the `tool:call` event). */
   async function perform(call: HostCall, tool: Tool | undefined): Promise<JsonValue | undefined> {
     const toolName = `${call.namespace}.${call.method}`
-    if (call.namespace === 'Topics') return topics(call)
+    if (call.namespace === 'Topics') return callTopics(options, allow, call)
     if (!tool) throw new LogicError(`Unknown tool ${toolName}`, { code: 'unknown_tool' })
     const parsed = tool.input.safeParse(call.input)
     if (!parsed.success) {
@@ -121,6 +84,54 @@ export function createHostBridge(options: HostBridgeOptions): HostCallHandler {
       ctx.events.emit('tool:call', { runId: run.id, workflowId: run.workflowId, phase, tool: toolName, ms: performance.now() - started, ok })
     }
   }
+}
+
+/** An operation the phase gate checks. */
+type Operation = Parameters<typeof checkOperation>[1]
+
+/** The built-in `Topics` tools: reads of the workflow's pending events, and publishes buffered until the checkpoint. */
+async function callTopics(options: HostBridgeOptions, allow: (op: Operation) => void, call: HostCall): Promise<JsonValue | undefined> {
+  const { ctx, run } = options
+  const name = `Topics.${call.method}`
+  switch (call.method) {
+    case 'peek': {
+      const input = parse(peekInputSchema, call.input, name, 'Topics.peek({ topic, limit? }) returns pending events, oldest first')
+      allow({ kind: 'peek', tool: name, topic: input.topic })
+      const limit = input.limit ?? 100
+      const events = options.peeks?.peek(input.topic, limit) ?? (await ctx.db.events.peekPending(run.workflowId, input.topic, limit))
+      return events.map((e) => eventView(e, input.topic))
+    }
+    case 'getByIds': {
+      const input = parse(getByIdsInputSchema, call.input, name, 'Topics.getByIds({ topic, ids }) returns events with those messageIds')
+      allow({ kind: 'peek', tool: name, topic: input.topic })
+      const events = await ctx.db.events.getByMessageIds(run.workflowId, input.topic, input.ids)
+      return events.map((e) => eventView(e, input.topic))
+    }
+    case 'publish': {
+      const input = parse(publishInputSchema, call.input, name, 'Topics.publish({ topic, event: { messageId, title?, payload? } })')
+      allow({ kind: 'publish', tool: name, topic: input.topic })
+      publishToBuffer(ctx, options.buffer, input)
+      return undefined
+    }
+    default:
+      throw new LogicError(`Unknown tool Topics.${call.method}`, { code: 'unknown_tool' })
+  }
+}
+
+/** Buffers an event for the run's checkpoint, within the payload and per-run limits; a repeated messageId is ignored. */
+function publishToBuffer(ctx: EngineContext, buffer: PhaseBuffer, input: z.infer<typeof publishInputSchema>): void {
+  const payload = JSON.stringify(input.event.payload ?? null)
+  if (Buffer.byteLength(payload) > ctx.config.maxPayloadBytes) {
+    throw new LogicError(
+      `Topics.publish: payload of event '${input.event.messageId}' is ${Buffer.byteLength(payload)} bytes; the limit is ${ctx.config.maxPayloadBytes}`,
+      { code: 'payload_too_large' },
+    )
+  }
+  if (buffer.publishes.length >= ctx.config.maxPublishesPerRun) {
+    throw new LogicError(`Topics.publish: more than ${ctx.config.maxPublishesPerRun} events in one run`, { code: 'too_many_publishes' })
+  }
+  const added = buffer.publish({ topic: input.topic, messageId: input.event.messageId, title: input.event.title ?? '', payload })
+  if (!added) buffer.log('info', `Topics.publish: messageId '${input.event.messageId}' was already published to '${input.topic}' in this run; ignored`)
 }
 
 function toolSpanAttributes(call: HostCall, tool: Tool | undefined, phase: EvalPhase, run: { id: string; workflowId: string }): Attributes {
