@@ -8,6 +8,7 @@ import { Evaluation, type Preloaded } from './evaluation.js'
 import type { EvaluationPlan } from './evaluation-plan.js'
 import { type InstanceImage, recycleInstance, renewInstance, reusable, takenImage } from './instance-image.js'
 import { disposeInstance, dropInstance, prepareInstance, type PreparedInstance } from './quickjs-instance.js'
+import { type PreloadRefusal, preloadWaits, refusedAgain } from './preload-retry.js'
 import { type ScriptImage, type ScriptImageRefusal, loadScriptImage, probeScriptImage } from './script-image.js'
 
 /** Counters of the pools of this thread (for tests and diagnostics). @internal */
@@ -44,37 +45,6 @@ export const EVALUATIONS_BEFORE_SCRIPT_IMAGE = 3
  * (a script that reads the clock at top level sees the earlier time), so an older preload is given back unused.
  */
 export const PRELOAD_MAX_AGE_MS = 200
-
-/** Most evaluations of a refused script that end before its preload is tried again (see {@link refusedAgain}). */
-export const PRELOAD_RETRY_MAX_SKIPS = 1024
-
-/** A script whose preload could not be kept: its preload key, its refusals in a row, and evaluations still to skip. */
-export interface PreloadRefusal {
-  key: string
-  times: number
-  skips: number
-}
-
-/**
- * Pure; the refusal after one more preload of `key` could not be kept. A top level that calls a tool is refused every
- * time, while one cut at the CPU cap may only have met a busy machine: after the n-th refusal in a row, the next
- * 2^n evaluations of that script (at most {@link PRELOAD_RETRY_MAX_SKIPS}) end without a preload, then it is tried
- * again, so a moment of load does not turn preloading off for good and a script that always calls a tool costs a
- * refused load ever more rarely.
- */
-export function refusedAgain(previous: PreloadRefusal | undefined, key: string): PreloadRefusal {
-  const times = previous?.key === key ? previous.times + 1 : 1
-  return { key, times, skips: Math.min(2 ** times, PRELOAD_RETRY_MAX_SKIPS) }
-}
-
-/**
- * Pure; when an evaluation of `key` ended and would be followed by a preload: the refusal with one skip fewer if
- * that preload must wait (it is not tried), or `undefined` if it may be tried now.
- */
-export function preloadWaits(refusal: PreloadRefusal | undefined, key: string): PreloadRefusal | undefined {
-  if (refusal === undefined || refusal.key !== key || refusal.skips === 0) return undefined
-  return { ...refusal, skips: refusal.skips - 1 }
-}
 
 /** Pure; what a preload is for: an evaluation of the same script with the same tools and limits can take it. */
 export function preloadKey(plan: Pick<EvaluationPlan, 'code' | 'globals' | 'limits'>): string {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vit
 import { createSandboxRunner, runPlan } from './create-sandbox-runner.js'
 import { PRELOAD_CPU_MS } from './evaluation.js'
 import { planEvaluation } from './evaluation-plan.js'
-import { InstancePool, PRELOAD_MAX_AGE_MS, PRELOAD_RETRY_MAX_SKIPS, poolStats, preloadKey, preloadWaits, refusedAgain } from './instance-pool.js'
+import { InstancePool, PRELOAD_MAX_AGE_MS, poolStats, preloadKey } from './instance-pool.js'
 import { resolveLimits } from './limits.js'
 import { FAST_LIMITS, consumer, recordingHost, request, success } from './test-helpers/harness.js'
 import type { EvaluationOutcome, EvaluationRequest, SandboxRunner } from './types.js'
@@ -229,34 +229,5 @@ describe('the pool that holds a preload', () => {
     expect(preloadKey(base)).not.toBe(preloadKey({ ...base, code: 'y' }))
     expect(preloadKey(base)).not.toBe(preloadKey({ ...base, globals: [['Email', ['send', 'fail']]] }))
     expect(preloadKey(base)).not.toBe(preloadKey({ ...base, limits: { ...limits, timeoutMs: limits.timeoutMs + 1 } }))
-  })
-})
-
-describe('retrying a refused preload', () => {
-  it('waits twice as many evaluations after each refusal in a row, up to a cap', () => {
-    let refusal = refusedAgain(undefined, 'a')
-    const waits: number[] = []
-    for (let times = 1; times <= 12; times++) {
-      waits.push(refusal.skips)
-      refusal = refusedAgain(refusal, 'a')
-    }
-    expect(waits).toEqual([2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, PRELOAD_RETRY_MAX_SKIPS, PRELOAD_RETRY_MAX_SKIPS])
-  })
-
-  it('counts the refusals of another script from one', () => {
-    expect(refusedAgain(refusedAgain(refusedAgain(undefined, 'a'), 'a'), 'b')).toEqual({ key: 'b', times: 1, skips: 2 })
-  })
-
-  it('lets a refused script wait its skips out, then try, and never holds up another script', () => {
-    let refusal: ReturnType<typeof refusedAgain> | undefined = refusedAgain(undefined, 'a')
-    expect(preloadWaits(refusal, 'b')).toBeUndefined()
-    const tries: boolean[] = []
-    for (let end = 0; end < 3; end++) {
-      const waiting = preloadWaits(refusal, 'a')
-      tries.push(waiting === undefined)
-      if (waiting !== undefined) refusal = waiting
-    }
-    expect(tries).toEqual([false, false, true])
-    expect(preloadWaits(undefined, 'a')).toBeUndefined()
   })
 })
