@@ -93,7 +93,7 @@ function wrap(kysely: Kysely<Database>, { dialect, schemaVersion, native, retry,
   return Object.assign(db, {
     kysely,
     transaction<T>(fn: (tx: LedgerflowTx) => Promise<T>) {
-      return runTransaction(kysely, (trx) => fn(createStores(trx)), retry, onRetry)
+      return runTransaction(kysely, (trx) => fn(createStores(trx)), { retry, onRetry })
     },
     serialize() {
       if (!native) throw new Error('serialize() is only available on SQLite')

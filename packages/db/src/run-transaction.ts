@@ -20,6 +20,14 @@ export const DEFAULT_TRANSACTION_RETRY: TransactionRetry = Object.freeze({ attem
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
+/** How {@link runTransaction} re-runs a transaction. */
+export interface RunTransactionOptions {
+  /** Default {@link DEFAULT_TRANSACTION_RETRY}. */
+  retry?: TransactionRetry
+  /** Sees each error that caused a re-run. */
+  onRetry?: ((error: unknown, attempt: number) => void) | undefined
+}
+
 /**
  * Runs `fn` in a transaction of `db`, re-running it on a fresh transaction after a serialization failure or a
  * deadlock, at most `retry.attempts` times in all; the last error is thrown when every attempt failed. `onRetry`
@@ -28,8 +36,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export async function runTransaction<DB, T>(
   db: Kysely<DB>,
   fn: (trx: Transaction<DB>, attempt: number) => Promise<T>,
-  retry: TransactionRetry = DEFAULT_TRANSACTION_RETRY,
-  onRetry?: (error: unknown, attempt: number) => void,
+  { retry = DEFAULT_TRANSACTION_RETRY, onRetry }: RunTransactionOptions = {},
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {

@@ -20,14 +20,27 @@ const wakeupsOf = prepareQuery(1, (db, workflowId: string) =>
   db.selectFrom('consumer_wakeups').selectAll().where('workflow_id', '=', workflowId).orderBy('consumer_name'),
 )
 
+/** A consumer's wake-up row as {@link upsertWakeupQuery} writes it. */
+interface WakeupRow {
+  workflowId: string
+  consumerName: string
+  idleAfterSequence: number | null
+  wakeAt: number | null
+  now: number
+}
+
 /** Inserts or replaces a consumer's wake-up row (every consumer run ends with it). */
-function upsertWakeupQuery(db: Executor, workflowId: string, consumerName: string, idleAfterSequence: number | null, wakeAt: number | null, now: number) {
+function upsertWakeupQuery(db: Executor, { workflowId, consumerName, idleAfterSequence, wakeAt, now }: WakeupRow) {
   return db
     .insertInto('consumer_wakeups')
     .values({ workflow_id: workflowId, consumer_name: consumerName, idle_after_sequence: idleAfterSequence, wake_at: wakeAt, updated_at: now })
     .onConflict((oc) => oc.columns(['workflow_id', 'consumer_name']).doUpdateSet({ idle_after_sequence: idleAfterSequence, wake_at: wakeAt, updated_at: now }))
 }
-const upsertWakeup = prepareQuery(5, upsertWakeupQuery)
+const upsertWakeup = prepareQuery(
+  5,
+  (db, workflowId: string, consumerName: string, idleAfterSequence: number | null, wakeAt: number | null, now: number) =>
+    upsertWakeupQuery(db, { workflowId, consumerName, idleAfterSequence, wakeAt, now }),
+)
 
 /** SQLite: the workflow sleeps until its consumers' earliest wake-up (the statement after the upsert). */
 const updateSleep = prepareQuery(1, (db, workflowId: string) =>
@@ -56,7 +69,7 @@ const upsertAndUpdateSleep = prepareQuery(
   5,
   (db, workflowId: string, consumerName: string, idleAfterSequence: number | null, wakeAt: number | null, now: number) =>
     db
-      .with('upserted', () => upsertWakeupQuery(db, workflowId, consumerName, idleAfterSequence, wakeAt, now).returning('workflow_id'))
+      .with('upserted', () => upsertWakeupQuery(db, { workflowId, consumerName, idleAfterSequence, wakeAt, now }).returning('workflow_id'))
       .updateTable('workflows')
       .set({ consumer_sleep_until: sleepAfterWakeupWrite(workflowId, consumerName, wakeAt) })
       .where('id', '=', workflowId),

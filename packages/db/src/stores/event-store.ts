@@ -85,7 +85,7 @@ export interface EventStore {
 const PUBLISH_BATCH = 500
 
 /** {@link oldestPendingQuery}, compiled once per dialect (see `prepareQuery`): every prepare phase peeks. */
-const pendingOf = prepareQuery(3, (db, workflowId: string, topic: string, limit: number) => oldestPendingQuery(db, workflowId, topic, limit))
+const pendingOf = prepareQuery(3, (db, workflowId: string, topic: string, limit: number) => oldestPendingQuery(db, { workflowId, topic, limit }))
 
 /** The oldest and newest pending sequence of each of a workflow's `topics` (names, no duplicates). */
 function pendingBoundsQuery(db: Executor, workflowId: string, topics: readonly string[]) {
@@ -163,11 +163,20 @@ function reserveQuery(db: Executor, ...args: unknown[]) {
     )
 }
 
+/** One event to reserve by its message id, for {@link reservePendingEvent}. */
+export interface PendingReservation {
+  workflowId: string
+  topic: string
+  messageId: string
+  runId: string
+  now: number
+}
+
 /**
  * The UPDATE that reserves one event by its message id for a run if it is pending: one statement, which changes one
  * row or none. Callers may guard it further (`runs.prepare` does, on the run).
  */
-export function reservePendingEvent(db: Executor, workflowId: string, topic: string, messageId: string, runId: string, now: number) {
+export function reservePendingEvent(db: Executor, { workflowId, topic, messageId, runId, now }: PendingReservation) {
   return db
     .updateTable('events')
     .set({ status: 'reserved', reserved_by_run_id: runId, updated_at: now })
@@ -177,7 +186,9 @@ export function reservePendingEvent(db: Executor, workflowId: string, topic: str
 }
 
 /** {@link reservePendingEvent}, compiled once per dialect (arguments: workflow, topic, message id, run, now). */
-const reserveOne = prepareQuery(5, reservePendingEvent)
+const reserveOne = prepareQuery(5, (db, workflowId: string, topic: string, messageId: string, runId: string, now: number) =>
+  reservePendingEvent(db, { workflowId, topic, messageId, runId, now }),
+)
 
 /** Creates the {@link EventStore} over `db`. */
 export function createEventStore(db: Executor): EventStore {

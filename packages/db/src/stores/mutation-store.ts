@@ -104,8 +104,12 @@ function moveRun(db: Executor, move: RunMove) {
     .where('status', '=', move.from.status)
 }
 
-/** Pure; a {@link RunMove} of a compiled statement's arguments (the attempt only when it is set). */
-function moveOf(runId: string, phase: RunPhase, status: RunStatus, toPhase: RunPhase, attempt: number | undefined, withAttempt: boolean): RunMove {
+/**
+ * Pure; a {@link RunMove} of a compiled statement's run arguments (the run id, its phase and status, the new phase,
+ * then the attempt only when `withAttempt`).
+ */
+function moveOf(args: readonly unknown[], withAttempt: boolean): RunMove {
+  const [runId, phase, status, toPhase, attempt] = args as [string, RunPhase, RunStatus, RunPhase, number?]
   return { runId, from: { phase, status }, to: withAttempt ? { phase: toPhase, attempt: attempt! } : { phase: toPhase } }
 }
 
@@ -127,9 +131,8 @@ function insertMovingQuery(columns: readonly string[], withAttempt: boolean) {
   const arity = columns.length + 4 + (withAttempt ? 1 : 0)
   return insertMovingQueries.of(`${columns.join(',')}/${withAttempt}`, arity, (db, ...args) => {
     const values = args.slice(0, columns.length)
-    const [runId, phase, status, toPhase, attempt] = args.slice(columns.length) as [string, RunPhase, RunStatus, RunPhase, number?]
     return db
-      .with('moved', () => moveRun(db, moveOf(runId, phase, status, toPhase, attempt, withAttempt)).returning('id'))
+      .with('moved', () => moveRun(db, moveOf(args.slice(columns.length), withAttempt)).returning('id'))
       .insertInto('mutations')
       .columns(columns as Array<keyof NewMutation & string>)
       .expression((eb) => eb.selectFrom('moved').select(columns.map((column, i) => eb.val(values[i]).as(column))))
@@ -148,11 +151,11 @@ function transitionMovingQuery(columns: readonly string[], fromCount: number, wi
     const set = Object.fromEntries(columns.map((column, i) => [column, args[i]])) as MutationUpdate
     const id = args[columns.length] as string
     const from = args.slice(columns.length + 1, columns.length + 1 + fromCount) as MutationStatus[]
-    const [runId, phase, status, toPhase, attempt] = args.slice(columns.length + 1 + fromCount) as [string, RunPhase, RunStatus, RunPhase, number?]
+    const move = moveOf(args.slice(columns.length + 1 + fromCount), withAttempt)
     return db
       .with('ledger', (qb) => qb.updateTable('mutations').set(set).where('id', '=', id).where('status', 'in', from).returning('id'))
       .with('run', () =>
-        moveRun(db, moveOf(runId, phase, status, toPhase, attempt, withAttempt))
+        moveRun(db, move)
           .where(sql<boolean>`exists (select 1 from ledger)`)
           .returning('handler_runs.id'),
       )

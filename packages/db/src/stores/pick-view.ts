@@ -59,13 +59,20 @@ export function pendingSequence(eb: ExpressionBuilder<Database & { t: Database['
     .where('e.status', '=', 'pending')
 }
 
+/** What a pick view reads: the workflow, the topics whose pending bounds it asks for, the handlers whose states. @internal */
+export interface PickViewRequest {
+  workflowId: string
+  topics: readonly string[]
+  handlers: readonly string[]
+}
+
 /**
  * The reads as one statement (a UNION ALL of up to four branches, told apart by a constant `kind` column): on
  * PostgreSQL one round trip instead of three in parallel between consumer runs, and none of the run's first turn's
  * reads. Every value is a bound parameter; the constants are literals of the query. A run's commit checkpoint appends
  * it to its own statement on PostgreSQL (`RunStore.commitSeeing`). @internal
  */
-export function pickViewQuery(db: Executor, workflowId: string, topics: readonly string[], handlers: readonly string[]) {
+export function pickViewQuery(db: Executor, { workflowId, topics, handlers }: PickViewRequest) {
   const none = sql<number | null>`cast(null as bigint)`
   const noText = sql<string | null>`cast(null as text)`
   const kind = (k: Kind) => sql.lit(k).$castTo<Kind>().as('kind')
@@ -105,12 +112,19 @@ export function topicIdOf(exec: Executor, workflowId: string, name: string) {
   return exec.selectFrom('topics').select('id').where('workflow_id', '=', workflowId).where('name', '=', name)
 }
 
+/** The oldest `limit` pending events of a workflow's topic, as {@link oldestPendingQuery} reads them. @internal */
+export interface PendingPeek {
+  workflowId: string
+  topic: string
+  limit: number
+}
+
 /**
  * The oldest `limit` pending events of a workflow's topic, whole rows, oldest first (what `Topics.peek` returns). One
  * round trip: the topic's id comes from a scalar subquery (an init plan), so the partial index on (topic_id, sequence)
  * still serves the order and the limit however many events are pending. @internal
  */
-export function oldestPendingQuery(db: Executor, workflowId: string, topic: string, limit: number) {
+export function oldestPendingQuery(db: Executor, { workflowId, topic, limit }: PendingPeek) {
   return db
     .selectFrom('events')
     .selectAll()
@@ -125,12 +139,12 @@ export function oldestPendingQuery(db: Executor, workflowId: string, topic: stri
  * the topic's name, the sequence in `a` and the event's row as JSON text (PostgreSQL's `row_to_json`, so the row's
  * columns keep their names and types). A branch to append to the pick view with `unionAll`. @internal
  */
-export function pendingEventsQuery(db: Executor, workflowId: string, topic: string, limit: number) {
+export function pendingEventsQuery(db: Executor, peek: PendingPeek) {
   return db
-    .selectFrom(oldestPendingQuery(db, workflowId, topic, limit).as('p'))
+    .selectFrom(oldestPendingQuery(db, peek).as('p'))
     .select([
       sql.lit('pending').$castTo<Kind>().as('kind'),
-      sql<string>`cast(${topic} as text)`.as('name'),
+      sql<string>`cast(${peek.topic} as text)`.as('name'),
       'p.sequence as a',
       sql<number | null>`cast(null as bigint)`.as('b'),
       sql<string | null>`cast(row_to_json(p) as text)`.as('text'),
@@ -156,7 +170,7 @@ const eventRowSchema = z.object({
 
 /**
  * Pure but for the validation; the events of the `pending` rows of a pick view read with
- * {@link pendingEventsQuery}(…, `topic`, `limit`), oldest first. Throws {@link CorruptColumnError} for a row that
+ * {@link pendingEventsQuery}(…, `{ topic, limit }`), oldest first. Throws {@link CorruptColumnError} for a row that
  * is not an event's. @internal
  */
 export function peekedEventsOf(rows: readonly PickRow[], topic: string, limit: number): PeekedEvents {
@@ -180,12 +194,12 @@ const pickViews = preparedFamily<PickRow>()
  * Reads the {@link PickView} of `workflowId` for `topics` and the states of `handlers` (duplicates ignored) in one
  * statement.
  */
-export async function readPickView(db: Executor, workflowId: string, topics: readonly string[], handlers: readonly string[] = []): Promise<PickView> {
+export async function readPickView(db: Executor, { workflowId, topics, handlers }: PickViewRequest): Promise<PickView> {
   const names = [...new Set(topics)]
   const owners = [...new Set(handlers)]
   const rows = await pickViews
     .of(`${names.length}/${owners.length}`, 1 + names.length + owners.length, (q, ...args) =>
-      pickViewQuery(q, args[0] as string, args.slice(1, 1 + names.length) as string[], args.slice(1 + names.length) as string[]),
+      pickViewQuery(q, { workflowId: args[0] as string, topics: args.slice(1, 1 + names.length) as string[], handlers: args.slice(1 + names.length) as string[] }),
     )
     .rows(db, workflowId, ...names, ...owners)
   return pickViewOf(rows)

@@ -24,14 +24,28 @@ const commits = preparedFamily<{ moved: number | string }>()
  */
 export function commitQuery(columns: readonly string[], withState: boolean): PreparedQuery<unknown[], { moved: number | string }> {
   return commits.of(`${columns.join(',')}/${withState}`, commitArity(columns, withState), (db, ...args) =>
-    commitWrites(db, columns, withState, args)
+    commitWrites(db, { columns, withState }, args)
       .selectFrom('moved')
       .select((eb) => eb.fn.countAll<number>().as('moved')),
   )
 }
 
+/** The shape of a commit statement: the run columns it sets, whether it stores a state. */
+export interface CommitShape {
+  columns: readonly string[]
+  withState: boolean
+}
+
+/** A run's commit checkpoint, as {@link RunStore.commit} gets it. */
+export interface CommitRequest {
+  id: string
+  guard: { phase: RunPhase; status: RunStatus }
+  set: HandlerRunUpdate
+  effects: RunCommitEffects
+}
+
 /** Pure; the shape of a commit statement (the run columns set, whether a state is stored) and its arguments. */
-export function commitArguments(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunCommitEffects) {
+export function commitArguments({ id, guard, set, effects }: CommitRequest): CommitShape & { args: unknown[] } {
   const { columns, values } = definedColumns(set)
   const state = effects.state ? [effects.state.workflowId, effects.state.handlerName, effects.state.state] : []
   return { columns, withState: effects.state !== undefined, args: [id, guard.phase, guard.status, ...values, effects.now, ...state] }
@@ -46,22 +60,30 @@ export type SeeingRow = Omit<PickRow, 'kind'> & { kind: PickRow['kind'] | 'moved
 /** PostgreSQL commit checkpoints that return the pick view, by shape (also the numbers of topics and handlers). */
 const commitsSeeing = preparedFamily<SeeingRow>()
 
+/** The shape of a commit statement that returns the pick view: also the numbers of topics and handlers, and whether it peeks. */
+export interface CommitSeeingShape extends CommitShape {
+  topics: number
+  handlers: number
+  peek: boolean
+}
+
 /**
  * {@link commitQuery} followed by the pick view (see {@link RunStore.commitSeeing}): `select 'moved', count(*) from
  * moved union all` the view's branches, which read nothing the WITHs wrote. Arguments: those of {@link commitQuery},
- * then the workflow, the topics and the handlers.
+ * then the workflow, the topics and the handlers (then, when peeking, the topic and the limit).
  */
-export function commitSeeingQuery(columns: readonly string[], withState: boolean, topics: number, handlers: number, peek: boolean): PreparedQuery<unknown[], SeeingRow> {
+export function commitSeeingQuery(shape: CommitSeeingShape): PreparedQuery<unknown[], SeeingRow> {
+  const { columns, withState, topics, handlers, peek } = shape
   const arity = commitArity(columns, withState)
   const extra = 1 + topics + handlers + (peek ? 2 : 0)
   return commitsSeeing.of(`${columns.join(',')}/${withState}/${topics}/${handlers}/${peek}`, arity + extra, (db, ...args) => {
     const [workflowId, ...names] = args.slice(arity) as string[]
-    let view = pickViewQuery(db, workflowId!, names.slice(0, topics), names.slice(topics, topics + handlers))
+    let view = pickViewQuery(db, { workflowId: workflowId!, topics: names.slice(0, topics), handlers: names.slice(topics, topics + handlers) })
     if (peek) {
       const [topic, limit] = args.slice(arity + 1 + topics + handlers) as [string, number]
-      view = view.unionAll(pendingEventsQuery(db, workflowId!, topic, limit))
+      view = view.unionAll(pendingEventsQuery(db, { workflowId: workflowId!, topic, limit }))
     }
-    return commitWrites(db, columns, withState, args.slice(0, arity))
+    return commitWrites(db, { columns, withState }, args.slice(0, arity))
       .selectFrom('moved')
       .select([
         sql.lit('moved').$castTo<SeeingRow['kind']>().as('kind'),
@@ -78,7 +100,7 @@ export function commitSeeingQuery(columns: readonly string[], withState: boolean
 type CommitWrites = QueryCreator<Database & { moved: { id: string } }>
 
 /** The WITHs of the commit statement (see {@link commitQuery}), ready for its final `select … from moved`. */
-function commitWrites(db: Executor, columns: readonly string[], withState: boolean, args: readonly unknown[]): CommitWrites {
+function commitWrites(db: Executor, { columns, withState }: CommitShape, args: readonly unknown[]): CommitWrites {
   const [id, phase, status] = args as [string, RunPhase, RunStatus]
   const set = rowOf(columns, args.slice(3, 3 + columns.length)) as HandlerRunUpdate
   const now = args[3 + columns.length] as number
@@ -124,69 +146,100 @@ const prepares = preparedFamily<{ locked: number | string; moved: number | strin
  */
 export function prepareCheckpointQuery(columns: readonly string[], reserving: boolean) {
   return prepares.of(`${columns.join(',')}/${reserving}`, 8 + columns.length + (reserving ? 2 : 0), (db, ...args) => {
-    const [id, phase, status] = args as [string, RunPhase, RunStatus]
-    const set = rowOf(columns, args.slice(3, 3 + columns.length)) as HandlerRunUpdate
-    const [now, workflowId, consumerName, idleAfterSequence, wakeAt, topic, messageId] = args.slice(3 + columns.length) as [
-      number,
-      string,
-      string,
-      number | null,
-      number | null,
-      string,
-      string,
-    ]
-    const locked = db.with('locked', (qb) =>
-      qb.selectFrom('handler_runs').select('id').where('id', '=', id).where('phase', '=', phase).where('status', '=', status).forUpdate(),
-    )
-    // Reserving: the event's update, which changes a row only while the run is locked. Not reserving: the locked run
-    // itself, so the move below depends on it alone.
-    const reserved = locked.with('reserved', (qb) =>
-      reserving
-        ? reservePendingEvent(db, workflowId, topic, messageId, id, now)
-            .where(sql<boolean>`exists (select 1 from locked)`)
-            .returning('events.id')
-        : qb.selectFrom('locked').select('locked.id'),
-    )
-    return reserved
-      .with('moved', (qb) =>
-        qb
-          .updateTable('handler_runs')
-          .set(set)
-          .where('handler_runs.id', 'in', (eb) => eb.selectFrom('locked').select('locked.id'))
-          .where((eb) => eb.exists(eb.selectFrom('reserved').select('reserved.id')))
-          .returning('handler_runs.id'),
-      )
-      .with('woken', (qb) =>
-        qb
-          .insertInto('consumer_wakeups')
-          .columns(['workflow_id', 'consumer_name', 'idle_after_sequence', 'wake_at', 'updated_at'])
-          .expression((eb) =>
-            eb
-              .selectFrom('moved')
-              .select([eb.val(workflowId).as('workflow_id'), eb.val(consumerName).as('consumer_name'), eb.val(idleAfterSequence).as('idle_after_sequence'), eb.val(wakeAt).as('wake_at'), eb.val(now).as('updated_at')]),
-          )
-          .onConflict((oc) =>
-            oc.columns(['workflow_id', 'consumer_name']).doUpdateSet((eb) => ({
-              idle_after_sequence: eb.ref('excluded.idle_after_sequence'),
-              wake_at: eb.ref('excluded.wake_at'),
-              updated_at: eb.ref('excluded.updated_at'),
-            })),
-          )
-          .returning('consumer_wakeups.workflow_id'),
-      )
-      .with('slept', (qb) =>
-        qb
-          .updateTable('workflows')
-          .set({ consumer_sleep_until: sleepAfterWakeupWrite(workflowId, consumerName, wakeAt) })
-          .where('workflows.id', '=', workflowId)
-          .where((eb) => eb.exists(eb.selectFrom('moved').select('moved.id')))
-          .returning('workflows.id'),
-      )
-      .selectNoFrom((eb) => [
-        eb.selectFrom('locked').select((s) => s.fn.countAll<number>().as('n')).as('locked'),
-        eb.selectFrom('moved').select((s) => s.fn.countAll<number>().as('n')).as('moved'),
-        eb.selectFrom('workflows').select('workflows.status').where('workflows.id', '=', workflowId).as('workflow_status'),
-      ])
+    const checkpoint = checkpointOf(columns, args)
+    const { workflowId } = checkpoint
+    return moveWakeAndSleep(lockAndReserve(db, checkpoint, reserving), checkpoint).selectNoFrom((eb) => [
+      eb.selectFrom('locked').select((s) => s.fn.countAll<number>().as('n')).as('locked'),
+      eb.selectFrom('moved').select((s) => s.fn.countAll<number>().as('n')).as('moved'),
+      eb.selectFrom('workflows').select('workflows.status').where('workflows.id', '=', workflowId).as('workflow_status'),
+    ])
   })
 }
 
+/** A prepared checkpoint's values, read from the statement's arguments (see {@link prepareCheckpointQuery}). */
+interface Checkpoint {
+  id: string
+  phase: RunPhase
+  status: RunStatus
+  set: HandlerRunUpdate
+  now: number
+  workflowId: string
+  consumerName: string
+  idleAfterSequence: number | null
+  wakeAt: number | null
+  /** Only when reserving. */
+  topic: string
+  /** Only when reserving. */
+  messageId: string
+}
+
+/** Pure; the {@link Checkpoint} of a prepared checkpoint's arguments (stand-ins while the statement is built). */
+function checkpointOf(columns: readonly string[], args: readonly unknown[]): Checkpoint {
+  const [id, phase, status] = args as [string, RunPhase, RunStatus]
+  const set = rowOf(columns, args.slice(3, 3 + columns.length)) as HandlerRunUpdate
+  const [now, workflowId, consumerName, idleAfterSequence, wakeAt, topic, messageId] = args.slice(3 + columns.length) as [
+    number,
+    string,
+    string,
+    number | null,
+    number | null,
+    string,
+    string,
+  ]
+  return { id, phase, status, set, now, workflowId, consumerName, idleAfterSequence, wakeAt, topic, messageId }
+}
+
+/** The first WITHs of the prepared checkpoint: the run's row locked, then the event reserved (or the run itself). */
+function lockAndReserve(db: Executor, { id, phase, status, now, workflowId, topic, messageId }: Checkpoint, reserving: boolean) {
+  const locked = db.with('locked', (qb) =>
+    qb.selectFrom('handler_runs').select('id').where('id', '=', id).where('phase', '=', phase).where('status', '=', status).forUpdate(),
+  )
+  // Reserving: the event's update, which changes a row only while the run is locked. Not reserving: the locked run
+  // itself, so the move below depends on it alone.
+  return locked.with('reserved', (qb) =>
+    reserving
+      ? reservePendingEvent(db, { workflowId, topic, messageId, runId: id, now })
+          .where(sql<boolean>`exists (select 1 from locked)`)
+          .returning('events.id')
+      : qb.selectFrom('locked').select('locked.id'),
+  )
+}
+
+/** The rest of the prepared checkpoint's WITHs: the run's move, and only if it moved, the wake-up row and the sleep. */
+function moveWakeAndSleep(reserved: ReturnType<typeof lockAndReserve>, { set, now, workflowId, consumerName, idleAfterSequence, wakeAt }: Checkpoint) {
+  return reserved
+    .with('moved', (qb) =>
+      qb
+        .updateTable('handler_runs')
+        .set(set)
+        .where('handler_runs.id', 'in', (eb) => eb.selectFrom('locked').select('locked.id'))
+        .where((eb) => eb.exists(eb.selectFrom('reserved').select('reserved.id')))
+        .returning('handler_runs.id'),
+    )
+    .with('woken', (qb) =>
+      qb
+        .insertInto('consumer_wakeups')
+        .columns(['workflow_id', 'consumer_name', 'idle_after_sequence', 'wake_at', 'updated_at'])
+        .expression((eb) =>
+          eb
+            .selectFrom('moved')
+            .select([eb.val(workflowId).as('workflow_id'), eb.val(consumerName).as('consumer_name'), eb.val(idleAfterSequence).as('idle_after_sequence'), eb.val(wakeAt).as('wake_at'), eb.val(now).as('updated_at')]),
+        )
+        .onConflict((oc) =>
+          oc.columns(['workflow_id', 'consumer_name']).doUpdateSet((eb) => ({
+            idle_after_sequence: eb.ref('excluded.idle_after_sequence'),
+            wake_at: eb.ref('excluded.wake_at'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .returning('consumer_wakeups.workflow_id'),
+    )
+    .with('slept', (qb) =>
+      qb
+        .updateTable('workflows')
+        .set({ consumer_sleep_until: sleepAfterWakeupWrite(workflowId, consumerName, wakeAt) })
+        .where('workflows.id', '=', workflowId)
+        .where((eb) => eb.exists(eb.selectFrom('moved').select('moved.id')))
+        .returning('workflows.id'),
+    )
+}

@@ -241,7 +241,7 @@ export function createRunStore(db: Executor): RunStore {
       // this connection holds the write lock: nobody can move the run before the transition below.
       return inTransaction(db, async (trx) => {
         if (reserve) {
-          const reserved = await reservePendingEvent(trx, workflowId, reserve.topic, reserve.messageId, id, now)
+          const reserved = await reservePendingEvent(trx, { workflowId, topic: reserve.topic, messageId: reserve.messageId, runId: id, now })
             .where((eb) =>
               eb.exists(eb.selectFrom('handler_runs').select('handler_runs.id').where('handler_runs.id', '=', id).where('phase', '=', guard.phase).where('status', '=', guard.status)),
             )
@@ -262,7 +262,7 @@ export function createRunStore(db: Executor): RunStore {
     },
     async commit(id, guard, set, effects) {
       if (!isSqlite(db)) {
-        const { columns, withState, args } = commitArguments(id, guard, set, effects)
+        const { columns, withState, args } = commitArguments({ id, guard, set, effects })
         const query = commitQuery(columns, withState)
         const row = await withTransientRetry(db, () => query.first(db, ...args))
         return Number(row?.moved ?? 0) === 1
@@ -282,9 +282,9 @@ export function createRunStore(db: Executor): RunStore {
       if (isSqlite(db)) return { applied: await this.commit(id, guard, set, effects) }
       const topics = [...new Set(see.topics)]
       const handlers = [...new Set(see.handlers)]
-      const { columns, withState, args } = commitArguments(id, guard, set, effects)
+      const { columns, withState, args } = commitArguments({ id, guard, set, effects })
       const peek = see.peek
-      const query = commitSeeingQuery(columns, withState, topics.length, handlers.length, peek !== undefined)
+      const query = commitSeeingQuery({ columns, withState, topics: topics.length, handlers: handlers.length, peek: peek !== undefined })
       const peekArgs = peek === undefined ? [] : [peek.topic, peek.limit]
       const rows = await withTransientRetry(db, () => query.rows(db, ...args, see.workflowId, ...topics, ...handlers, ...peekArgs))
       const moved = rows.find((r) => r.kind === 'moved')

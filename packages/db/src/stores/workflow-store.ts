@@ -49,7 +49,7 @@ export function createWorkflowStore(db: Executor): WorkflowStore {
       return workflowById.first(db, id)
     },
     pickView(id, topics, handlers) {
-      return readPickView(db, id, topics, handlers)
+      return readPickView(db, { workflowId: id, topics, handlers: handlers ?? [] })
     },
     list(filter = {}) {
       let q = db.selectFrom('workflows').selectAll()
