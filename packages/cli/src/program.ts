@@ -46,8 +46,11 @@ function withBudget(c: Command): Command {
     .option(JSON_FLAG, JSON_HELP)
 }
 
-/** `init`, `deploy`, `run`, `retry`, `worker`. */
-function addLifecycleCommands(program: Command, handle: Handle, io: CliIo, stopSignal: AbortSignal | undefined): void {
+/**
+ * `init`, `deploy`, `run`, `retry`, `worker`. `worker` stops when `stopSignal` aborts, or when absent, on the process's
+ * SIGINT/SIGTERM (reported to `io`).
+ */
+function addLifecycleCommands(program: Command, handle: Handle, { io, stopSignal }: { io: CliIo; stopSignal: AbortSignal | undefined }): void {
   program
     .command('init')
     .description('create the database (./.ledgerflow/ledgerflow.db unless --db or --postgres) and migrate it')
@@ -183,7 +186,7 @@ function buildProgram(io: CliIo, handle: Handle, stopSignal: AbortSignal | undef
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: (s, write) => write(s) })
     .showSuggestionAfterError()
-  addLifecycleCommands(program, handle, io, stopSignal)
+  addLifecycleCommands(program, handle, { io, stopSignal })
   addInspectCommands(program, handle)
   addOperatorCommands(program, handle)
   return program

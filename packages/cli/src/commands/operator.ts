@@ -52,17 +52,18 @@ export async function requeueCommand(app: CliApp, event: string, options: { json
 export async function pauseCommand(app: CliApp, workflowId: string, options: { json?: boolean } = {}): Promise<number> {
   const { engine, db } = await app.open()
   await engine.pause(workflowId)
-  return report(app, workflowId, (await getWorkflow(db, workflowId)).status, options.json)
+  return report(app, { workflowId, status: (await getWorkflow(db, workflowId)).status }, options.json)
 }
 
 /** Resumes a paused workflow. */
 export async function resumeCommand(app: CliApp, workflowId: string, options: { json?: boolean } = {}): Promise<number> {
   const { engine, db } = await app.open()
   await engine.resume(workflowId)
-  return report(app, workflowId, (await getWorkflow(db, workflowId)).status, options.json)
+  return report(app, { workflowId, status: (await getWorkflow(db, workflowId)).status }, options.json)
 }
 
-function report(app: CliApp, workflowId: string, status: string, json: boolean | undefined): number {
+/** Prints a workflow's status after `pause` or `resume` (one JSON document with `json`). */
+function report(app: CliApp, { workflowId, status }: { workflowId: string; status: string }, json: boolean | undefined): number {
   if (json) printJson(app.io, { workflowId, status })
   else app.io.out(`workflow ${workflowId} is ${status}\n`)
   return EXIT.ok

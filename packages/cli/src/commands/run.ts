@@ -43,7 +43,11 @@ export function nextSteps(workflowId: string, result: SessionResult): string[] {
 /**
  * Runs `start` with progress attached and prints the summary. `start` returns `null` when another session is open.
  */
-async function withProgress(app: CliApp, workflowId: string, json: boolean | undefined, start: (engine: Engine) => Promise<SessionResult | null>): Promise<number> {
+async function withProgress(
+  app: CliApp,
+  { workflowId, json }: { workflowId: string; json: boolean | undefined },
+  start: (engine: Engine) => Promise<SessionResult | null>,
+): Promise<number> {
   const { engine } = await app.open()
   const progress = attachProgress(engine.events, app.io, workflowId)
   const began = Date.now()
@@ -77,7 +81,7 @@ export async function runCommand(app: CliApp, workflowId: string, options: RunCo
     const recovered = report.resumed.find((r) => r.workflowId === workflowId)
     if (recovered) app.io.err(`recovered interrupted session ${shortId(recovered.sessionId)}: ${recovered.result.status}\n`)
   }
-  return withProgress(app, workflowId, options.json, (e) => e.runSessionIfIdle(workflowId, { ...limits, trigger: 'manual' }))
+  return withProgress(app, { workflowId, json: options.json }, (e) => e.runSessionIfIdle(workflowId, { ...limits, trigger: 'manual' }))
 }
 
 /** Makes a workflow in `error` or `paused` active again and runs a `retry` session. */
@@ -85,5 +89,5 @@ export async function retryCommand(app: CliApp, workflowId: string, options: Run
   const limits = budget(options)
   const { db } = await app.open()
   await getWorkflow(db, workflowId)
-  return withProgress(app, workflowId, options.json, (e) => e.retry(workflowId, limits))
+  return withProgress(app, { workflowId, json: options.json }, (e) => e.retry(workflowId, limits))
 }

@@ -31,24 +31,54 @@ interface WorkerStats {
 /** Keeps the one-line display (terminal) or prints a line per session (pipes, logs). */
 function attachWorkerDisplay(events: EngineEmitter, io: CliIo, onIdle: () => void) {
   const stats: WorkerStats = { running: 0, idle: false, sessions: {}, runs: 0, published: 0, nextWakeAt: undefined }
-  const line = () => {
-    const done = Object.entries(stats.sessions)
-      .map(([k, v]) => `${v} ${k}`)
-      .join(', ')
-    const total = Object.values(stats.sessions).reduce((a, b) => a + b, 0)
-    const idle = stats.running === 0 && stats.idle ? ` · idle${stats.nextWakeAt ? `, next ${ago(stats.nextWakeAt, Date.now())}` : ''}` : ''
-    return `worker · ${stats.running} running · ${total} sessions${done ? ` (${done})` : ''} · ${stats.runs} runs · ${stats.published} events${idle}`
+  const output = workerOutput(io, stats)
+  const offs = [...listenToSessions(events, output), ...listenToScheduler(events, output, onIdle)]
+  return {
+    stats,
+    dispose() {
+      for (const off of offs) off()
+      if (io.interactive) io.err('\r\x1b[K')
+    },
   }
+}
+
+/** The status line of the worker display. Pure but for the clock (the time to the next wake-up). */
+function workerLine(stats: WorkerStats): string {
+  const done = Object.entries(stats.sessions)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ')
+  const total = Object.values(stats.sessions).reduce((a, b) => a + b, 0)
+  const idle = stats.running === 0 && stats.idle ? ` · idle${stats.nextWakeAt ? `, next ${ago(stats.nextWakeAt, Date.now())}` : ''}` : ''
+  return `worker · ${stats.running} running · ${total} sessions${done ? ` (${done})` : ''} · ${stats.runs} runs · ${stats.published} events${idle}`
+}
+
+/** Where the worker display writes: its counters, the status line (terminal only) and the lines above it. */
+interface WorkerOutput {
+  stats: WorkerStats
+  io: CliIo
+  /** Redraws the status line. */
+  draw(): void
+  /** Writes a line above the status line. */
+  print(text: string): void
+}
+
+function workerOutput(io: CliIo, stats: WorkerStats): WorkerOutput {
   const draw = () => {
-    if (io.interactive) io.err(`\r\x1b[K${line()}`)
+    if (io.interactive) io.err(`\r\x1b[K${workerLine(stats)}`)
   }
   const print = (text: string) => {
     if (io.interactive) io.err('\r\x1b[K')
     io.err(`${text}\n`)
     draw()
   }
-  const stamp = () => new Date().toISOString().slice(11, 19)
-  const offs = [
+  return { stats, io, draw, print }
+}
+
+const stamp = () => new Date().toISOString().slice(11, 19)
+
+/** Listens for sessions starting and ending, runs starting and events published. */
+function listenToSessions(events: EngineEmitter, { stats, io, draw, print }: WorkerOutput) {
+  return [
     events.on('session:start', (e) => {
       stats.running++
       stats.idle = false
@@ -70,6 +100,12 @@ function attachWorkerDisplay(events: EngineEmitter, io: CliIo, onIdle: () => voi
       stats.published++
       draw()
     }),
+  ]
+}
+
+/** Listens for worker errors and scheduler ticks; `onIdle` when a tick found nothing due and nothing runs. */
+function listenToScheduler(events: EngineEmitter, { stats, draw, print }: WorkerOutput, onIdle: () => void) {
+  return [
     events.on('worker:error', (e) => print(`${stamp()} worker error${e.workflowId ? ` (${e.workflowId})` : ''}: ${(e.error as Error)?.message ?? String(e.error)}`)),
     events.on('scheduler:tick:empty', (e) => {
       stats.nextWakeAt = e.nextWakeAt
@@ -83,13 +119,6 @@ function attachWorkerDisplay(events: EngineEmitter, io: CliIo, onIdle: () => voi
       draw()
     }),
   ]
-  return {
-    stats,
-    dispose() {
-      for (const off of offs) off()
-      if (io.interactive) io.err('\r\x1b[K')
-    },
-  }
 }
 
 /**
