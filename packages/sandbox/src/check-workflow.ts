@@ -30,14 +30,23 @@ function invalid(message: string): never {
   throw new Invalid(message)
 }
 
-function warnUnknown(label: string, keys: readonly string[] | undefined, known: ReadonlySet<string>, warnings: string[]): void {
+/** Warns, under `label`, of each of an object's `keys` that is not a `known` field. */
+function warnUnknown({ label, keys, known }: { label: string; keys: readonly string[] | undefined; known: ReadonlySet<string> }, warnings: string[]): void {
   for (const key of keys ?? []) if (!known.has(key)) warnings.push(`${label}: unknown field '${key}' is ignored`)
 }
 
 const present = (kind: string | undefined): boolean => kind !== undefined && kind !== 'undefined'
 
+/** A list of topic names to check: `owner`'s `field`, which must be non-empty when `required`. */
+interface TopicListField {
+  owner: string
+  field: string
+  list: ListDescription | undefined
+  required: boolean
+}
+
 /** Checks a list of topic names; duplicates are dropped with a warning. */
-function topicList(owner: string, field: string, list: ListDescription | undefined, required: boolean, warnings: string[]): string[] {
+function topicList({ owner, field, list, required }: TopicListField, warnings: string[]): string[] {
   const expected = `${required ? 'a non-empty array' : 'an array'} of topic names`
   if (!present(list?.kind)) return required ? invalid(`${owner}: ${field} is missing (it must be ${expected})`) : []
   if (list?.kind !== 'array') return invalid(`${owner}: ${field} must be ${expected}, got ${describeKind(list?.kind ?? 'undefined')}`)
@@ -59,7 +68,7 @@ function checkSchedule(owner: string, schedule: ScheduleDescription | undefined,
   if (schedule?.kind !== 'object') return invalid(`${owner}: schedule must be an object like ${SCHEDULE_EXAMPLE}, got ${describeKind(schedule?.kind ?? '')}`)
   const { interval, cron, timezone } = schedule
   if (present(interval?.kind) && present(cron?.kind)) invalid(`${owner}: schedule has both interval and cron; use one of them`)
-  warnUnknown(`${owner}: schedule`, schedule.keys, KNOWN.schedule, warnings)
+  warnUnknown({ label: `${owner}: schedule`, keys: schedule.keys, known: KNOWN.schedule }, warnings)
   if (interval !== undefined && present(interval.kind)) {
     if (interval.kind !== 'string' || interval.value === undefined) {
       invalid(`${owner}: schedule.interval must be a string like "30s" or "5m", got ${describeKind(interval.kind)}`)
@@ -90,25 +99,25 @@ function checkProducer(producer: ProducerDescription, warnings: string[]): Produ
   if (producer.kind !== 'object') invalid(`${owner} must be an object with a handler and a schedule, got ${describeKind(producer.kind)}`)
   if (producer.handler !== 'function') invalid(`${owner}: handler must be a function, got ${describeKind(producer.handler ?? 'undefined')}`)
   const schedule = checkSchedule(owner, producer.schedule, warnings)
-  const publishes = topicList(owner, 'publishes', producer.publishes, false, warnings)
-  warnUnknown(owner, producer.keys, KNOWN.producer, warnings)
+  const publishes = topicList({ owner, field: 'publishes', list: producer.publishes, required: false }, warnings)
+  warnUnknown({ label: owner, keys: producer.keys, known: KNOWN.producer }, warnings)
   return { name: producer.name, schedule, publishes }
 }
 
 function checkConsumer(consumer: ConsumerDescription, warnings: string[]): ConsumerConfig {
   const owner = `Consumer '${consumer.name}'`
   if (consumer.kind !== 'object') invalid(`${owner} must be an object with subscribe and prepare, got ${describeKind(consumer.kind)}`)
-  const subscribe = topicList(owner, 'subscribe', consumer.subscribe, true, warnings)
+  const subscribe = topicList({ owner, field: 'subscribe', list: consumer.subscribe, required: true }, warnings)
   if (consumer.prepare !== 'function') invalid(`${owner}: prepare must be a function, got ${describeKind(consumer.prepare ?? 'undefined')}`)
   for (const field of ['mutate', 'next'] as const) {
     const kind = consumer[field] ?? 'undefined'
     if (present(kind) && kind !== 'function') invalid(`${owner}: ${field} must be a function when present, got ${describeKind(kind)}`)
   }
-  const publishes = topicList(owner, 'publishes', consumer.publishes, false, warnings)
+  const publishes = topicList({ owner, field: 'publishes', list: consumer.publishes, required: false }, warnings)
   if (publishes.length > 0 && consumer.next !== 'function') {
     warnings.push(`${owner}: publishes is declared, but only next may publish and there is no next`)
   }
-  warnUnknown(owner, consumer.keys, KNOWN.consumer, warnings)
+  warnUnknown({ label: owner, keys: consumer.keys, known: KNOWN.consumer }, warnings)
   return { name: consumer.name, subscribe, publishes, hasMutate: consumer.mutate === 'function', hasNext: consumer.next === 'function' }
 }
 
@@ -125,7 +134,7 @@ function checkShape(workflow: WorkflowDescription, warnings: string[]): void {
   for (const [label, kind, expected] of groups) {
     if (present(kind) && kind !== 'object') invalid(`${label} must be ${expected}, got ${describeKind(kind ?? '')}`)
   }
-  warnUnknown('workflow', workflow.keys, KNOWN.workflow, warnings)
+  warnUnknown({ label: 'workflow', keys: workflow.keys, known: KNOWN.workflow }, warnings)
 }
 
 function checkNames(workflow: WorkflowDescription, topics: readonly string[]): void {
