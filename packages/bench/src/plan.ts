@@ -55,8 +55,17 @@ export interface Templates {
   pending100: { file: string }
 }
 
-/** The timed jobs of one round, in the order they run. `commits`: the engine's commits per event (profile run). */
-export function timedJobs(s: Sizes, t: Templates, commits: number, options: BenchOptions): PlannedJob[] {
+/** What the timed jobs of a round are made of: the mode's sizes, the templates, the options. */
+export interface TimedJobsInput {
+  sizes: Sizes
+  templates: Templates
+  /** The engine's commits per event (profile run). */
+  commits: number
+  options: BenchOptions
+}
+
+/** The timed jobs of one round, in the order they run. */
+export function timedJobs({ sizes: s, templates: t, commits, options }: TimedJobsInput): PlannedJob[] {
   const jobs: PlannedJob[] = [
     { key: 'pipeline.FULL', section: 'pipeline', job: { kind: 'pipeline', params: { synchronous: 'FULL', events: s.pipelineEvents } } },
     { key: 'floor.FULL', section: 'floor', job: { kind: 'floor', params: { synchronous: 'FULL', events: s.pipelineEvents, commits } } },

@@ -29,8 +29,16 @@ export function threadCpuMs(): Map<number, number> {
   return out
 }
 
+/** Two readings of {@link threadCpuMs}, the main thread's id and the events between the readings. */
+export interface RoleReadings {
+  before: Map<number, number>
+  after: Map<number, number>
+  mainTid: number
+  events: number
+}
+
 /** Pure; CPU ms per event of the main thread, the busiest other thread and the rest, between two readings. */
-export function perRole(before: Map<number, number>, after: Map<number, number>, mainTid: number, events: number): { main: number; busiestOther: number; rest: number } {
+export function perRole({ before, after, mainTid, events }: RoleReadings): { main: number; busiestOther: number; rest: number } {
   const used = [...after].map(([tid, ms]) => ({ tid, ms: ms - (before.get(tid) ?? 0) }))
   const main = used.find((u) => u.tid === mainTid)?.ms ?? 0
   const others = used.filter((u) => u.tid !== mainTid).sort((a, b) => b.ms - a.ms)
@@ -47,11 +55,11 @@ export async function threadCpu(events: number, warmUp: number, options: { headS
   const env = await openEnv(dir.file('thread-cpu.db'), { synchronous: 'FULL', engine })
   try {
     const warm = await env.engine.deployWorkflow({ title: 'warm-up', code: pipelineScript(warmUp) })
-    await runPipelineSession(env, warm.workflowId, warmUp)
+    await runPipelineSession(env, { workflowId: warm.workflowId, events: warmUp })
     const { workflowId } = await env.engine.deployWorkflow({ title: 'measured', code: pipelineScript(events) })
     const before = threadCpuMs()
-    const figures = await runPipelineSession(env, workflowId, events)
-    const roles = perRole(before, threadCpuMs(), process.pid, events)
+    const figures = await runPipelineSession(env, { workflowId, events })
+    const roles = perRole({ before, after: threadCpuMs(), mainTid: process.pid, events })
     return {
       eventsPerSec: figures.eventsPerSec!,
       cpuMsPerEvent: figures.cpuMsPerEvent!,

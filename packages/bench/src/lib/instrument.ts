@@ -47,34 +47,76 @@ type AnyFn = (...args: unknown[]) => unknown
 
 /** Patches the engine's runner, the database's transactions and the native handle. Call before any work. */
 export function instrument(engine: Engine, db: LedgerflowDb): { counters: Counters; reset(): void } {
-  let c = zero()
-  // What is under way now, and when time was last attributed.
-  const depth = { commit: 0, transaction: 0, host: 0, evaluation: 0 }
-  let last = performance.now()
-  const account = () => {
-    const now = performance.now()
-    const ms = now - last
-    last = now
-    if (depth.commit > 0) c.commitMs += ms
-    else if (depth.transaction > 0) c.transactionMs += ms
-    else if (depth.host > 0) c.hostMs += ms
-    else if (depth.evaluation > 0) c.sandboxMs += ms
-  }
   const native = db.native
   if (!native) throw new Error('instrumentation needs SQLite')
+  const meter = createMeter()
+  meterCommits(native, meter)
+  meterStatements(native, meter)
+  meterTransactions(db, meter)
+  meterEvaluations(engine, meter)
+  return {
+    get counters() {
+      return meter.counters
+    },
+    reset() {
+      meter.account()
+      meter.counters = zero()
+    },
+  }
+}
+
+/** The native SQLite handle. */
+type Native = NonNullable<LedgerflowDb['native']>
+
+/** The counters of the interval, what is under way now, and the attribution of wall time to it. */
+interface Meter {
+  /** Replaced on reset: the patches read it at each count. */
+  counters: Counters
+  /** What is under way now. */
+  depth: { commit: number; transaction: number; host: number; evaluation: number }
+  /** Attributes the wall time since it was last attributed to the first bucket under way (see the module comment). */
+  account(): void
+}
+
+function createMeter(): Meter {
+  // When time was last attributed.
+  let last = performance.now()
+  const meter: Meter = {
+    counters: zero(),
+    depth: { commit: 0, transaction: 0, host: 0, evaluation: 0 },
+    account() {
+      const now = performance.now()
+      const ms = now - last
+      last = now
+      const { depth, counters: c } = meter
+      if (depth.commit > 0) c.commitMs += ms
+      else if (depth.transaction > 0) c.transactionMs += ms
+      else if (depth.host > 0) c.hostMs += ms
+      else if (depth.evaluation > 0) c.sandboxMs += ms
+    },
+  }
+  return meter
+}
+
+/** COMMIT statements: their wall time is the commit bucket. */
+function meterCommits(native: Native, meter: Meter): void {
   const exec = native.exec.bind(native)
   native.exec = ((sql: string) => {
     if (sql !== 'COMMIT') return exec(sql)
-    account()
-    depth.commit++
+    meter.account()
+    meter.depth.commit++
     try {
       return exec(sql)
     } finally {
-      account()
-      depth.commit--
-      c.commits++
+      meter.account()
+      meter.depth.commit--
+      meter.counters.commits++
     }
   }) as typeof native.exec
+}
+
+/** Every prepared statement's `run`, `all` and `get`: counted, and their native time summed. */
+function meterStatements(native: Native, meter: Meter): void {
   const prepare = native.prepare.bind(native)
   native.prepare = ((sql: string) => {
     const stmt = prepare(sql) as unknown as Record<string, unknown>
@@ -85,6 +127,7 @@ export function instrument(engine: Engine, db: LedgerflowDb): { counters: Counte
         try {
           return original(...args)
         } finally {
+          const c = meter.counters
           c.statements++
           if (native.inTransaction) c.statementsInTransactions++
           c.statementMs += performance.now() - start
@@ -93,49 +136,48 @@ export function instrument(engine: Engine, db: LedgerflowDb): { counters: Counte
     }
     return stmt
   }) as unknown as typeof native.prepare
+}
+
+/** `db.transaction`: its wall time is the transaction bucket (minus COMMIT). */
+function meterTransactions(db: LedgerflowDb, meter: Meter): void {
   const transaction = db.transaction.bind(db)
   ;(db as { transaction: LedgerflowDb['transaction'] }).transaction = async (fn) => {
-    account()
-    depth.transaction++
+    meter.account()
+    meter.depth.transaction++
     try {
       return await transaction(fn)
     } finally {
-      account()
-      depth.transaction--
-      c.transactions++
+      meter.account()
+      meter.depth.transaction--
+      meter.counters.transactions++
     }
   }
+}
+
+/** The runner's evaluations and the host calls they make: the evaluation and host buckets. */
+function meterEvaluations(engine: Engine, meter: Meter): void {
   const runner = engine.context.sandbox
   const evaluate = runner.evaluate.bind(runner)
   runner.evaluate = async (request: EvaluationRequest) => {
     const host: HostCallHandler = async (call) => {
-      account()
-      depth.host++
+      meter.account()
+      meter.depth.host++
       try {
         return await request.host(call)
       } finally {
-        account()
-        depth.host--
-        c.hostCalls++
+        meter.account()
+        meter.depth.host--
+        meter.counters.hostCalls++
       }
     }
-    account()
-    depth.evaluation++
+    meter.account()
+    meter.depth.evaluation++
     try {
       return await evaluate({ ...request, host })
     } finally {
-      account()
-      depth.evaluation--
-      c.evaluations++
+      meter.account()
+      meter.depth.evaluation--
+      meter.counters.evaluations++
     }
-  }
-  return {
-    get counters() {
-      return c
-    },
-    reset() {
-      account()
-      c = zero()
-    },
   }
 }

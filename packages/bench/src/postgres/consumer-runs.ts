@@ -44,7 +44,7 @@ export async function consumerRuns(params: ConsumerRunParams): Promise<Record<st
     const ids = Array.from({ length: lanes }, (_, i) => `wf-${i}`)
     for (const id of ids) {
       await engine.deployWorkflow({ id, title: `Bench ${id}`, code: CONSUMER_SCRIPT })
-      await publishItems(db, id, warmPerLane + perLane)
+      await publishItems(db, { workflowId: id, count: warmPerLane + perLane })
     }
     const session = async (id: string, runs: number) => {
       const result = await engine.runSession(id, { trigger: 'event', maxIterations: runs })

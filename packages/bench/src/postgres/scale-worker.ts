@@ -89,7 +89,7 @@ async function warmUp(): Promise<void> {
   try {
     const warm = createEngine({ db: warmDb, sandboxRunner, tools: [applyTool(0)], workerId: `${params.workerId}-warm-up` })
     const { workflowId } = await warm.deployWorkflow({ title: 'warm-up', code: CONSUMER_SCRIPT })
-    await publishItems(warmDb, workflowId, WARM_UP_EVENTS)
+    await publishItems(warmDb, { workflowId, count: WARM_UP_EVENTS })
     const result = await warm.runSession(workflowId, { maxIterations: WARM_UP_EVENTS + 5 })
     if (result.status !== 'completed') throw new Error(`warm-up session ${result.status}`)
     await warm.close()

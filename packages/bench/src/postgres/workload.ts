@@ -49,8 +49,8 @@ export function applyTool(delayMs: number): Tool {
   })
 }
 
-/** Publishes `count` events `m0..` to a workflow's `items` topic, in batches (not timed). */
-export async function publishItems(db: LedgerflowDb, workflowId: string, count: number, now = Date.now()): Promise<void> {
+/** Publishes `count` events `m0..` to a workflow's `items` topic, in batches (not timed), created at `now` (default: the call's time). */
+export async function publishItems(db: LedgerflowDb, { workflowId, count, now = Date.now() }: { workflowId: string; count: number; now?: number }): Promise<void> {
   for (let from = 0; from < count; from += 500) {
     const batch = Array.from({ length: Math.min(500, count - from) }, (_, k) => from + k).map((i) => ({
       id: `${workflowId}-e${i}`,

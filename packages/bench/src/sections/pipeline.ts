@@ -36,18 +36,26 @@ export async function pipeline(params: PipelineParams): Promise<Record<string, n
       if (result.status !== 'completed') throw new Error(`warm-up session ${result.status}`)
     }
     const { workflowId } = await env.engine.deployWorkflow({ title: 'bench pipeline', code: pipelineScript(params.events, { useTool: params.useTool }) })
-    return await runPipelineSession(env, workflowId, params.events, params.profile === true)
+    return await runPipelineSession(env, { workflowId, events: params.events, profile: params.profile === true })
   } finally {
     await env.close()
     dir.remove()
   }
 }
 
+/** A pipeline session to measure: its workflow, its number of events, and whether it is a diagnostic run. */
+export interface PipelineSession {
+  workflowId: string
+  events: number
+  /** Diagnostic run (see {@link PipelineParams.profile}); default false. */
+  profile?: boolean
+}
+
 /**
  * Runs one manual session of a deployed pipeline workflow (its producer publishes `events` events, then the
  * consumer takes them one per run) and measures it.
  */
-export async function runPipelineSession(env: BenchEnv, workflowId: string, events: number, profile = false): Promise<Record<string, number>> {
+export async function runPipelineSession(env: BenchEnv, { workflowId, events, profile = false }: PipelineSession): Promise<Record<string, number>> {
   const probe = profile ? instrument(env.engine, env.db) : undefined
   const commits = recordCommits(env.engine)
   // The breakdown covers the consumer runs only: counters restart when the producer commits.

@@ -23,7 +23,7 @@ export async function scalingHistory(params: HistoryParams): Promise<Record<stri
   const dir = tempDir()
   const env = await openEnv(dir.copyTemplate(params.template, 'history.db'), { synchronous: 'NORMAL' })
   try {
-    const figures = await runPipelineSession(env, params.workflowId, params.events)
+    const figures = await runPipelineSession(env, { workflowId: params.workflowId, events: params.events })
     return { consumerMsPerEvent: figures.consumerMsPerEvent!, p50: figures.p50!, p99: figures.p99! }
   } finally {
     await env.close()
