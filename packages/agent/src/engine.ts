@@ -136,6 +136,33 @@ function defaultSandboxPool(threads = 1, pool?: number): { threads: number; pool
  */
 export function createEngine(options: EngineOptions): Engine {
   let stopController = new AbortController()
+  const ctx = contextOf(options, () => stopController.signal)
+  let worker: Worker | undefined
+  return {
+    context: ctx,
+    workerId: ctx.config.workerId,
+    ...engineFunctions(ctx),
+    async start() {
+      if (stopController.signal.aborted) stopController = new AbortController()
+      worker ??= new Worker(ctx, options.worker)
+      await worker.start()
+    },
+    async stop() {
+      stopController.abort(new Error('engine stopping'))
+      await worker?.stop()
+    },
+    on: (event, listener) => ctx.events.on(event, listener),
+    events: ctx.events,
+    async close() {
+      stopController.abort(new Error('engine closed'))
+      await worker?.stop()
+      if (!options.sandboxRunner) await ctx.sandbox.close()
+    },
+  }
+}
+
+/** The engine's context: its frozen config, its sandbox (unless given one) and event emitter, over `options.db`. */
+function contextOf(options: EngineOptions, stopSignal: () => AbortSignal): EngineContext {
   const config: EngineConfig = Object.freeze({
     ...DEFAULT_CONFIG,
     ...options.config,
@@ -147,7 +174,7 @@ export function createEngine(options: EngineOptions): Engine {
   const events = new EngineEmitter()
   // DEBUG=ledgerflow:* writes engine events to stderr (nothing is subscribed otherwise).
   attachDebugLogger(events, { now: () => (options.clock ?? systemClock).now() })
-  const ctx = createEngineContext({
+  return createEngineContext({
     db: options.db,
     sandbox,
     tools: createToolRegistry(options.tools ?? []),
@@ -157,12 +184,13 @@ export function createEngine(options: EngineOptions): Engine {
     events,
     config,
     fault: options.faults,
-    stopSignal: () => stopController.signal,
+    stopSignal,
   })
-  let worker: Worker | undefined
+}
+
+/** The engine's functions that only pass its context on. */
+function engineFunctions(ctx: EngineContext): Omit<Engine, 'context' | 'workerId' | 'start' | 'stop' | 'on' | 'events' | 'close'> {
   return {
-    context: ctx,
-    workerId: config.workerId,
     deployWorkflow: (o) => deployWorkflow(ctx, o),
     runSession: (id, o) => executeWorkflowSession(ctx, id, o),
     runSessionIfIdle: (id, o) => executeWorkflowSessionIfIdle(ctx, id, o),
@@ -178,21 +206,5 @@ export function createEngine(options: EngineOptions): Engine {
     resolveMutation: (id, r, o) => resolveMutation(ctx, id, r, o),
     requeueEvent: (id) => requeueEvent(ctx, id),
     publish: (id, topic, e) => publishEvent(ctx, id, topic, e),
-    async start() {
-      if (stopController.signal.aborted) stopController = new AbortController()
-      worker ??= new Worker(ctx, options.worker)
-      await worker.start()
-    },
-    async stop() {
-      stopController.abort(new Error('engine stopping'))
-      await worker?.stop()
-    },
-    on: (event, listener) => events.on(event, listener),
-    events,
-    async close() {
-      stopController.abort(new Error('engine closed'))
-      await worker?.stop()
-      if (!options.sandboxRunner) await sandbox.close()
-    },
   }
 }

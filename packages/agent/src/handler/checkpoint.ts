@@ -73,6 +73,13 @@ export function patchToUpdate(patch: RunPatch, now: number): HandlerRunUpdate {
 
 class RunMoved extends Error {}
 
+/** What a checkpoint writes besides the decision: the log lines and cost taken from its buffers, at its time `now`. */
+interface Taken {
+  logs: readonly LogLine[]
+  cost: number
+  now: number
+}
+
 /**
  * The two commonest checkpoints of a consumer run on PostgreSQL, as one statement each, when there is no log line,
  * cost or publish to write with them: `prepared` (at most one event reserved, the wake-up row) through
@@ -81,14 +88,11 @@ class RunMoved extends Error {}
  */
 function oneStatement(
   ctx: EngineContext,
-  run: HandlerRun,
-  decision: Decision,
-  buffers: readonly PhaseBuffer[],
-  logs: readonly LogLine[],
-  cost: number,
-  now: number,
-  nextPick: NextPick | undefined,
+  input: CheckpointInput,
+  { logs, cost, now }: Taken,
 ): ((update: HandlerRunUpdate) => Promise<RunPrepareResult & { view?: PickView }>) | undefined {
+  const { run, decision, nextPick } = input
+  const buffers = input.buffers ?? []
   if (ctx.db.dialect !== 'postgres' || logs.length > 0 || cost !== 0 || buffers.some((b) => b.publishes.length > 0)) return undefined
   const guard = { phase: run.phase, status: run.status }
   const { patch, effects } = decision
@@ -142,7 +146,7 @@ export async function checkpoint(ctx: EngineContext, input: CheckpointInput): Pr
 
   // CRASH WINDOW: a crash here loses only this checkpoint; the run resumes from its previous phase.
   ctx.fault('run:before-checkpoint', site)
-  const single = oneStatement(ctx, run, decision, buffers, logs, cost, now, input.nextPick)
+  const single = oneStatement(ctx, input, { logs, cost, now })
   try {
     // The same writes as the transaction below, as one statement on PostgreSQL (a round trip instead of five). A
     // refused reservation writes nothing; the transaction then runs, to say why (or to reserve, if it can now).
@@ -176,13 +180,13 @@ export async function checkpoint(ctx: EngineContext, input: CheckpointInput): Pr
   ctx.fault('run:after-checkpoint', site)
   Object.assign(run, update)
   result.applied = true
-  emitAfter(ctx, run, decision, result)
+  emitAfter(ctx, run, result)
   return result
 }
 
-interface EffectInput {
+interface EffectInput<E extends Effect = Effect> {
   run: HandlerRun
-  effect: Effect
+  effect: E
   buffers: readonly PhaseBuffer[]
   ledger: Mutation | undefined
   now: number
@@ -219,20 +223,22 @@ async function perform(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Pr
     case 'ledger':
       return settleLedger(tx, e, effect.change)
     case 'retry-run':
-      return retryRun(ctx, tx, e, effect)
+      return retryRun(ctx, tx, { ...e, effect })
   }
 }
 
 /** Releases the run's reserved events; those released too often become dead, and the run's log says so. */
-async function releaseEvents(ctx: EngineContext, tx: LedgerflowTx, { run, now, notes, result }: EffectInput): Promise<void> {
+async function releaseEvents(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Promise<void> {
+  const { run, now, notes, result } = e
   const { dead } = await tx.events.release(run.id, { maxAttempts: ctx.config.maxEventAttempts, now })
   if (dead === 0) return
-  notes.push(note(now, run, 'warn', `${dead} event(s) released more than ${ctx.config.maxEventAttempts} times are now dead`))
+  notes.push(note(e, 'warn', `${dead} event(s) released more than ${ctx.config.maxEventAttempts} times are now dead`))
   result.deadEvents = dead
 }
 
 /** Publishes the events the phases buffered; a duplicate message id is ignored (first write wins) and logged. */
-async function publishBuffered(ctx: EngineContext, tx: LedgerflowTx, { run, buffers, now, notes, result }: EffectInput): Promise<void> {
+async function publishBuffered(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Promise<void> {
+  const { run, buffers, now, notes, result } = e
   const events = buffers.flatMap((b) => b.publishes)
   if (events.length === 0) return
   const outcome = await tx.events.publish(
@@ -241,7 +247,7 @@ async function publishBuffered(ctx: EngineContext, tx: LedgerflowTx, { run, buff
     now,
   )
   for (const d of outcome.duplicates) {
-    notes.push(note(now, run, 'info', `Topics.publish: messageId '${d.messageId}' already exists in '${d.topic}'; ignored (first write wins)`))
+    notes.push(note(e, 'info', `Topics.publish: messageId '${d.messageId}' already exists in '${d.topic}'; ignored (first write wins)`))
   }
   result.published = outcome
 }
@@ -263,7 +269,8 @@ async function settleLedger(tx: LedgerflowTx, { run, ledger, now }: EffectInput,
 }
 
 /** Continues the run as a new run of the same handler (in the open session), which takes over its reserved events. */
-async function retryRun(ctx: EngineContext, tx: LedgerflowTx, { run, now, notes, result }: EffectInput, effect: Extract<Effect, { type: 'retry-run' }>): Promise<void> {
+async function retryRun(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput<Extract<Effect, { type: 'retry-run' }>>): Promise<void> {
+  const { run, effect, now, notes, result } = e
   const id = ctx.ids('run')
   const session = (await tx.sessions.getOpen(run.workflow_id)) ?? { id: run.script_run_id }
   await tx.runs.insertNext(
@@ -283,15 +290,16 @@ async function retryRun(ctx: EngineContext, tx: LedgerflowTx, { run, now, notes,
     }),
   )
   await tx.events.transfer(run.id, id, now)
-  notes.push(note(now, run, 'info', `continues as run ${id}`))
+  notes.push(note(e, 'info', `continues as run ${id}`))
   result.retriedAs = id
 }
 
-function note(timestamp: number, run: HandlerRun, level: LogLine['level'], message: string): LogLine {
-  return { timestamp, phase: run.phase, level, message }
+/** A log line of the checkpoint (at its time, in the run's phase). */
+function note({ run, now }: Pick<EffectInput, 'run' | 'now'>, level: LogLine['level'], message: string): LogLine {
+  return { timestamp: now, phase: run.phase, level, message }
 }
 
-function emitAfter(ctx: EngineContext, run: HandlerRun, decision: Decision, result: CheckpointResult): void {
+function emitAfter(ctx: EngineContext, run: HandlerRun, result: CheckpointResult): void {
   const ev = ctx.events
   ev.emit('run:phase', { runId: run.id, workflowId: run.workflow_id, phase: run.phase, status: run.status })
   for (const p of result.published.inserted) {
@@ -314,5 +322,4 @@ function emitAfter(ctx: EngineContext, run: HandlerRun, decision: Decision, resu
       ...(run.error_type ? { errorType: run.error_type } : {}),
     })
   }
-  void decision
 }

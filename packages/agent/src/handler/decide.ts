@@ -6,11 +6,9 @@
 import type { HandlerRun, PickView, WorkflowStatus } from '@ledgerflow/db'
 import type { JsonValue } from '@ledgerflow/sandbox'
 import type { EngineContext } from '../context.js'
-import { type NextPick, checkpoint } from './checkpoint.js'
+import { type CheckpointInput, type NextPick, checkpoint } from './checkpoint.js'
 import type { HeadStart } from './head-start.js'
 import type { PeekAhead } from './peek-ahead.js'
-import type { PhaseBuffer } from './phase-buffer.js'
-import type { Decision } from './transitions.js'
 
 /** What one turn of a run did. */
 export interface Turn {
@@ -52,14 +50,12 @@ export function peeksOf(run: HandlerRun): PeekAhead | undefined {
   return runPeeks.get(run)
 }
 
+/** What a turn checkpoints: its decision for `run`, with the buffers and the ledger row the checkpoint writes. */
+export type DecideInput = Pick<CheckpointInput, 'run' | 'decision' | 'buffers' | 'ledger'>
+
 /** Applies a decision; a run moved by someone else stops this executor without writing. */
-export async function decide(
-  ctx: EngineContext,
-  run: HandlerRun,
-  decision: Decision,
-  buffers: PhaseBuffer[] = [],
-  ledger?: Parameters<typeof checkpoint>[1]['ledger'],
-): Promise<Turn> {
+export async function decide(ctx: EngineContext, input: DecideInput): Promise<Turn> {
+  const { run, decision, buffers = [], ledger } = input
   const pick = nextPicks.get(run)
   const peek = runPeeks.get(run)?.readAhead
   const nextPick = pick && peek ? { ...pick, peek } : pick

@@ -101,7 +101,7 @@ export async function executeHandler(ctx: EngineContext, runId: string, written?
       let nextView: PickView | undefined
       // Each turn makes one checkpoint; a run needs at most a handful. The bound guards against a logic bug.
       for (let turn = 0; turn < 64; turn++) {
-        const outcome = await turnOnce(ctx, run, ahead, known)
+        const outcome = await turnOnce(ctx, run, { ahead, known })
         known = outcome.workflow ? { workflow: outcome.workflow } : {}
         ahead = outcome.ahead
         if (outcome.retriedAs) retriedAs = outcome.retriedAs
@@ -135,16 +135,24 @@ function toResult(run: HandlerRun, retriedAs?: string): HandlerResult {
   }
 }
 
+/** What a turn starts from besides the run: what the previous turn left it. */
+interface TurnStart {
+  /** The evaluation the previous turn (or the run's creator) started ahead for this one, if any. */
+  ahead: HeadStart | undefined
+  /** What the turn knows without reading (see {@link Known}). */
+  known: Known
+}
+
 /** One turn; a head start it does not take is abandoned. */
-async function turnOnce(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined, known: Known): Promise<Turn> {
+async function turnOnce(ctx: EngineContext, run: HandlerRun, start: TurnStart): Promise<Turn> {
   try {
-    return await turn(ctx, run, ahead, known)
+    return await turn(ctx, run, start)
   } finally {
-    ahead?.abandon()
+    start.ahead?.abandon()
   }
 }
 
-async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | undefined, known: Known): Promise<Turn> {
+async function turn(ctx: EngineContext, run: HandlerRun, { ahead, known }: TurnStart): Promise<Turn> {
   let script: LoadedScript
   let info: HandlerInfo
   try {
@@ -153,7 +161,7 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
   } catch (error) {
     rethrowCrash(error)
     if (run.status !== 'active' && run.status !== 'waiting') return { stop: true }
-    return decide(ctx, run, failure(view(run), asFailure(error), 'before', run.phase, policy(ctx)))
+    return decide(ctx, { run, decision: failure(view(run), asFailure(error), 'before', run.phase, policy(ctx)) })
   }
   const input: TurnInput = { ctx, run, script, info }
   const prepared = run.handler_type === 'consumer' && run.prepare_result !== null ? safePrepared(run) : undefined
@@ -164,9 +172,9 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
     case 'not-due':
       return { stop: true }
     case 'activate':
-      return decide(ctx, run, { patch: { status: 'active', retryAt: null }, effects: [] })
+      return decide(ctx, { run, decision: { patch: { status: 'active', retryAt: null }, effects: [] } })
     case 'start':
-      return decide(ctx, run, { patch: { phase: step.phase }, effects: [] })
+      return decide(ctx, { run, decision: { patch: { phase: step.phase }, effects: [] } })
     case 'ledger':
       return ledgerTurn(input, prepared)
     case 'evaluate': {
@@ -179,22 +187,22 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
             ? settled(loadState(ctx, run))
             : undefined
       // An operator's pause (or archive) stops the run at this checkpoint; resume continues it from here.
-      const { status, eventSequence } = await workflowAt(ctx, run, step.phase, known.workflow)
+      const { status, eventSequence } = await workflowAt(input, step.phase, known.workflow)
       if (status !== 'active') {
         const why = status ? `workflow is ${status}` : 'workflow was deleted'
-        const turn = await decide(ctx, run, { patch: { status: 'paused', error: why, errorType: null }, effects: [] })
+        const turn = await decide(ctx, { run, decision: { patch: { status: 'paused', error: why, errorType: null }, effects: [] } })
         return { ...turn, stop: true }
       }
-      if (prepared && !prepared.ok) return decide(ctx, run, failure(view(run), prepared.error, 'after', run.phase, policy(ctx)))
+      if (prepared && !prepared.ok) return decide(ctx, { run, decision: failure(view(run), prepared.error, 'after', run.phase, policy(ctx)) })
       switch (step.phase) {
         case 'producer':
           return producerTurn(input, state!)
         case 'prepare':
-          return prepareTurn(input, eventSequence!, state!, ahead)
+          return prepareTurn({ ...input, ahead }, eventSequence!, state!)
         case 'mutate':
-          return mutateTurn(input, prepared!.ok ? prepared!.value : undefined, ahead)
+          return mutateTurn({ ...input, ahead }, prepared!.ok ? prepared!.value : undefined)
         case 'next':
-          return nextTurn(input, prepared?.ok ? prepared.value : undefined, await mutationResultOf(ctx, run), [], ahead)
+          return nextTurn({ ...input, ahead }, { prepared: prepared?.ok ? prepared.value : undefined, mutation: await mutationResultOf(ctx, run) }, [])
       }
     }
   }
@@ -204,7 +212,7 @@ async function turn(ctx: EngineContext, run: HandlerRun, ahead: HeadStart | unde
  * The workflow's status for a turn's pause check (and, for producer and prepare, its event sequence): what the run's
  * insert or the previous checkpoint saw, when it read it in its statement; else the workflow is read now.
  */
-async function workflowAt(ctx: EngineContext, run: HandlerRun, phase: 'producer' | 'prepare' | 'mutate' | 'next', seen: Known['workflow']) {
+async function workflowAt({ ctx, run }: TurnInput, phase: 'producer' | 'prepare' | 'mutate' | 'next', seen: Known['workflow']) {
   if (seen && (seen.eventSequence !== undefined || phase === 'mutate' || phase === 'next')) return seen
   const workflow = await ctx.db.workflows.get(run.workflow_id)
   return { status: workflow?.status, eventSequence: workflow?.event_sequence }

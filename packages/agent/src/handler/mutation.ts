@@ -90,6 +90,17 @@ export interface MutationCall {
   uiTitle: string | null
 }
 
+/** A mutation call with its ledger row's id and the idempotency key derived from it. */
+interface KeyedCall extends MutationCall {
+  mutationId: string
+  key: string
+}
+
+/** A mutation call whose ledger row is committed `in_flight` (`inFlight`, as written). */
+interface InFlightCall extends MutationCall {
+  inFlight: Mutation
+}
+
 /**
  * Performs the one mutation of a `mutate` evaluation: ledger `in_flight` (with the run at `mutating`) in one atomic
  * write, the external call, then `applied` (run `mutated`) or `failed` in another. Returns the tool's result to
@@ -103,22 +114,23 @@ export async function performMutation(ctx: EngineContext, call: MutationCall): P
 
   // CRASH WINDOW: before this commit nothing is recorded and nothing was sent; recovery re-runs mutate.
   ctx.fault('run:before-checkpoint', site)
-  const inFlight = await recordInFlight(ctx, call, mutationId, key)
+  const keyed: KeyedCall = { ...call, mutationId, key }
+  const inFlight = await recordInFlight(ctx, keyed)
   // CRASH WINDOW: the row is durably in_flight and the call may or may not happen: recovery reconciles.
   ctx.fault('mutation:after-in-flight', site)
   ctx.events.emit('run:phase', { runId: run.id, workflowId: run.workflow_id, phase: 'mutating', status: 'active' })
   ctx.events.emit('mutation:in_flight', { mutationId, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
 
-  const called = await callTool(ctx, call, mutationId, key)
+  const called = await callTool(ctx, keyed)
   // CRASH WINDOW: the call returned; its outcome is not committed yet. Recovery reconciles the in_flight row.
   ctx.fault('mutation:after-call', site)
-  if (called.ok) return settleApplied(ctx, call, inFlight, called.raw)
-  return settleFailed(ctx, call, inFlight, called.failure)
+  if (called.ok) return settleApplied(ctx, { ...call, inFlight }, called.raw)
+  return settleFailed(ctx, { ...call, inFlight }, called.failure)
 }
 
 /** Commits the ledger row `in_flight` and the run's move to `mutating` in one atomic write; returns the row. */
-async function recordInFlight(ctx: EngineContext, call: MutationCall, mutationId: string, key: string): Promise<Mutation> {
-  const { run, tool, input, buffer } = call
+async function recordInFlight(ctx: EngineContext, call: KeyedCall): Promise<Mutation> {
+  const { run, tool, input, buffer, mutationId, key } = call
   const now = ctx.clock.now()
   written.delete(run)
   const logs = buffer.takeLogs()
@@ -164,9 +176,7 @@ async function recordInFlight(ctx: EngineContext, call: MutationCall, mutationId
 /** The external call, traced; its failure as a classified error (a crash of the process is rethrown). */
 async function callTool(
   ctx: EngineContext,
-  { run, tool, input, buffer }: MutationCall,
-  mutationId: string,
-  key: string,
+  { run, tool, input, buffer, mutationId, key }: KeyedCall,
 ): Promise<{ ok: true; raw: unknown } | { ok: false; failure: EngineError }> {
   const attributes = {
     'ledgerflow.tool': tool.id,
@@ -178,8 +188,9 @@ async function callTool(
     'ledgerflow.idempotency_key': key,
   }
   try {
-    const raw = await traceToolCall(ctx, undefined, attributes, () =>
-      runTool(tool, input, toolContext(ctx, { id: run.id, workflowId: run.workflow_id }, 'mutate', buffer, NEVER_ABORTED, key)),
+    const toolRun = { id: run.id, workflowId: run.workflow_id }
+    const raw = await traceToolCall(ctx, { attributes }, () =>
+      runTool(tool, input, toolContext(ctx, { run: toolRun, phase: 'mutate', buffer, signal: NEVER_ABORTED, idempotencyKey: key })),
     )
     return { ok: true, raw }
   } catch (error) {
@@ -192,7 +203,8 @@ async function callTool(
  * The call returned: the row becomes `applied` and the run `mutated`. A result that fails the tool's output schema is
  * still recorded as applied (the side effect happened) and thrown into the script as a logic error.
  */
-async function settleApplied(ctx: EngineContext, { run, tool, buffer }: MutationCall, inFlight: Mutation, raw: unknown): Promise<unknown> {
+async function settleApplied(ctx: EngineContext, call: InFlightCall, raw: unknown): Promise<unknown> {
+  const { run, tool, inFlight } = call
   let value: unknown = raw ?? null
   let outputError: LogicError | undefined
   if (tool.output) {
@@ -203,7 +215,7 @@ async function settleApplied(ctx: EngineContext, { run, tool, buffer }: Mutation
   const resultJson = toJsonText(value)
   const applied = () => ctx.events.emit('mutation:applied', { mutationId: inFlight.id, runId: run.id, workflowId: run.workflow_id, tool: tool.id })
   if (outputError) {
-    await commitOutcome(ctx, run, inFlight, buffer, { status: 'applied', result: resultJson }, 'mutated')
+    await commitOutcome(ctx, call, { outcome: { status: 'applied', result: resultJson }, phase: 'mutated' })
     applied()
     throw outputError
   }
@@ -212,7 +224,7 @@ async function settleApplied(ctx: EngineContext, { run, tool, buffer }: Mutation
   // awaits it (`takeApplying`) before it reads the ledger or checkpoints, and decides from the row as committed.
   // CRASH WINDOW: the script goes on in memory only; a crash before this write commits leaves the row in_flight,
   // and recovery reconciles it, as after the call.
-  const commit = commitOutcome(ctx, run, inFlight, buffer, { status: 'applied', result: resultJson }, 'mutated').then(applied)
+  const commit = commitOutcome(ctx, call, { outcome: { status: 'applied', result: resultJson }, phase: 'mutated' }).then(applied)
   commit.catch(() => {}) // awaited by the turn; a failure is handled there
   applying.set(run, { written: commit, resultJson })
   return value
@@ -222,14 +234,15 @@ async function settleApplied(ctx: EngineContext, { run, tool, buffer }: Mutation
  * The call threw: a tool that says the effect did not happen makes the row `failed`; any other error leaves it
  * `in_flight` with the error recorded, to be reconciled after the evaluation. Either way the error goes to the script.
  */
-async function settleFailed(ctx: EngineContext, { run, tool, buffer }: MutationCall, inFlight: Mutation, failure: EngineError): Promise<never> {
+async function settleFailed(ctx: EngineContext, call: InFlightCall, failure: EngineError): Promise<never> {
+  const { run, tool, inFlight } = call
   const errorJson = JSON.stringify(serializeError(failure))
   if (failure.notApplied) {
-    await commitOutcome(ctx, run, inFlight, buffer, { status: 'failed', error: errorJson, errorType: failure.type }, undefined)
+    await commitOutcome(ctx, call, { outcome: { status: 'failed', error: errorJson, errorType: failure.type }, phase: undefined })
     ctx.events.emit('mutation:failed', { mutationId: inFlight.id, runId: run.id, workflowId: run.workflow_id, tool: tool.id, error: failure.message })
   } else {
     // Unknown outcome: the row stays in_flight (with the error recorded) and is reconciled after the evaluation.
-    await commitOutcome(ctx, run, inFlight, buffer, { status: 'in_flight', error: errorJson, errorType: failure.type }, undefined)
+    await commitOutcome(ctx, call, { outcome: { status: 'in_flight', error: errorJson, errorType: failure.type }, phase: undefined })
   }
   throw failure
 }
@@ -242,14 +255,14 @@ function safeTitle(tool: Tool, input: unknown): string | null {
   }
 }
 
-async function commitOutcome(
-  ctx: EngineContext,
-  run: HandlerRun,
-  ledger: Mutation,
-  buffer: PhaseBuffer,
-  outcome: { status: 'applied' | 'failed' | 'in_flight'; result?: string | null; error?: string; errorType?: Mutation['error_type'] },
-  phase: 'mutated' | undefined,
-): Promise<void> {
+/** What a call's outcome commits: the ledger row's change, and the run's move to `phase` (none: the run stays). */
+interface OutcomeCommit {
+  outcome: { status: 'applied' | 'failed' | 'in_flight'; result?: string | null; error?: string; errorType?: Mutation['error_type'] }
+  phase: 'mutated' | undefined
+}
+
+async function commitOutcome(ctx: EngineContext, call: InFlightCall, { outcome, phase }: OutcomeCommit): Promise<void> {
+  const { run, buffer, inFlight: ledger } = call
   const mutationId = ledger.id
   written.delete(run)
   const logs = buffer.takeLogs()
@@ -281,8 +294,15 @@ async function commitOutcome(
   }
 }
 
+/** A reconciliation: the run, its ledger row with the unknown outcome, and the buffer the tool's logs and cost go to. */
+export interface ReconcileCall {
+  run: HandlerRun
+  ledger: Mutation
+  buffer: PhaseBuffer
+}
+
 /** Asks the tool whether a call with an unknown outcome happened. Never throws for the tool's faults. */
-export async function observeReconcile(ctx: EngineContext, run: HandlerRun, ledger: Mutation, buffer: PhaseBuffer): Promise<ReconcileObservation> {
+export async function observeReconcile(ctx: EngineContext, { run, ledger, buffer }: ReconcileCall): Promise<ReconcileObservation> {
   const tool = ctx.tools.get(ledger.tool_namespace, ledger.tool_method)
   const id = `${ledger.tool_namespace}.${ledger.tool_method}`
   if (!tool) return { kind: 'no-reconcile', reason: `tool ${id} is not registered, so the outcome cannot be checked` }
@@ -297,7 +317,13 @@ export async function observeReconcile(ctx: EngineContext, run: HandlerRun, ledg
   const params = tool.input.safeParse(recorded)
   if (!params.success) return { kind: 'no-reconcile', reason: `the recorded input no longer matches ${id}: ${formatIssues(params.error)}` }
   try {
-    const ctxForTool = toolContext(ctx, { id: run.id, workflowId: run.workflow_id }, 'reconcile', buffer, NEVER_ABORTED, ledger.idempotency_key)
+    const ctxForTool = toolContext(ctx, {
+      run: { id: run.id, workflowId: run.workflow_id },
+      phase: 'reconcile',
+      buffer,
+      signal: NEVER_ABORTED,
+      idempotencyKey: ledger.idempotency_key,
+    })
     const answer = await runTool({ ...tool, execute: (input, c) => tool.reconcile!(input, c) } as Tool, params.data, ctxForTool)
     const r = answer as { status?: unknown; result?: unknown } | undefined
     if (r?.status === 'applied') return { kind: 'applied', resultJson: toJsonText(r.result) }

@@ -13,18 +13,18 @@ import { HeadStart, type HeadStartKey } from './head-start.js'
 import { performMutation } from './mutation.js'
 import type { PeekAhead } from './peek-ahead.js'
 import { PhaseBuffer } from './phase-buffer.js'
+import type { NextArgs, TurnInput } from './phase-turns.js'
 import { type HandlerInfo, handlerInfo, parsePrepared, runRef } from './run-inputs.js'
-import type { Decision, EvalResult, MutationResult } from './transitions.js'
+import type { Decision, EvalResult } from './transitions.js'
+
+/** The columns of a run that `prepare`'s evaluation reads: the run may be one about to be created. */
+type PrepareRun = Pick<HandlerRun, 'id' | 'workflow_id' | 'handler_type' | 'handler_name'>
+
+/** What `prepare`'s evaluation is made from: a turn's input, whose run may be one about to be created. */
+type PrepareInput = Pick<TurnInput, 'ctx' | 'script' | 'info'> & { run: PrepareRun }
 
 /** `prepare`'s evaluation with `state` (and the events read ahead for its first peek, if any). */
-export function prepareEvaluation(
-  ctx: EngineContext,
-  run: Pick<HandlerRun, 'id' | 'workflow_id' | 'handler_type' | 'handler_name'>,
-  script: LoadedScript,
-  info: HandlerInfo,
-  state: JsonValue,
-  peeks?: PeekAhead,
-): PhaseEvaluation {
+export function prepareEvaluation({ ctx, run, script, info }: PrepareInput, state: JsonValue, peeks?: PeekAhead): PhaseEvaluation {
   const buffer = new PhaseBuffer('preparing', () => ctx.clock.now())
   return { run: runRef(run), script, phase: 'prepare', args: [state], access: info.access, buffer, ...(peeks ? { peeks } : {}) }
 }
@@ -33,7 +33,7 @@ export function prepareEvaluation(
  * `mutate`'s evaluation. Its one mutation call goes through the ledger with `run` as it is when the call is made:
  * `run` is the executor's own object, which each applied checkpoint updates in place.
  */
-export function mutateEvaluation(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, prepared: PrepareResult | undefined): PhaseEvaluation {
+export function mutateEvaluation({ ctx, run, script, info }: TurnInput, prepared: PrepareResult | undefined): PhaseEvaluation {
   const buffer = new PhaseBuffer('mutating', () => ctx.clock.now())
   const uiTitle = typeof prepared?.ui?.title === 'string' ? prepared.ui.title : null
   return {
@@ -47,15 +47,8 @@ export function mutateEvaluation(ctx: EngineContext, run: HandlerRun, script: Lo
   }
 }
 
-/** `next`'s evaluation, with the prepared result and what the mutation did. */
-export function nextEvaluation(
-  ctx: EngineContext,
-  run: HandlerRun,
-  script: LoadedScript,
-  info: HandlerInfo,
-  prepared: PrepareResult | undefined,
-  mutation: MutationResult,
-): PhaseEvaluation {
+/** `next`'s evaluation, with its arguments: the prepared result and what the mutation did. */
+export function nextEvaluation({ ctx, run, script, info }: TurnInput, { prepared, mutation }: NextArgs): PhaseEvaluation {
   return {
     run: runRef(run),
     script,
@@ -66,20 +59,23 @@ export function nextEvaluation(
   }
 }
 
+/** What {@link startPrepareAhead} starts from: the run about to be created and its script version. */
+export interface NewRunInput {
+  ctx: EngineContext
+  /** The row as it will be (id, workflow, handler, attempt 1). */
+  run: PrepareRun & Pick<HandlerRun, 'attempt'>
+  script: LoadedScript
+}
+
 /**
  * Starts the `prepare` of a consumer run that is about to be created, so that the sandbox evaluates it while the
  * run's row is written (with `EngineConfig.headStart`; otherwise, or for a handler the script does not have,
- * `undefined`). `run` is the row as it will be (id, workflow, handler, attempt 1); `state` the handler's state, read
- * just before. Its reads of the workflow's events run at once, every other host call waits for its turn (see
- * `HeadStart`). The creator passes it to `executeHandler` (`prepareAhead`), or abandons it if the row was not
- * written.
+ * `undefined`). `state` is the handler's state, read just before. Its reads of the workflow's events run at once,
+ * every other host call waits for its turn (see `HeadStart`). The creator passes it to `executeHandler`
+ * (`prepareAhead`), or abandons it if the row was not written.
  */
-export function startPrepareAhead(
-  ctx: EngineContext,
-  run: Pick<HandlerRun, 'id' | 'workflow_id' | 'handler_type' | 'handler_name' | 'attempt'>,
-  script: LoadedScript,
-  state: JsonValue,
-): HeadStart | undefined {
+export function startPrepareAhead(input: NewRunInput, state: JsonValue): HeadStart | undefined {
+  const { ctx, run, script } = input
   if (!ctx.config.headStart || run.handler_type !== 'consumer') return undefined
   let info: HandlerInfo
   try {
@@ -87,7 +83,7 @@ export function startPrepareAhead(
   } catch {
     return undefined // the run's first turn reports it
   }
-  const evaluation = { ...prepareEvaluation(ctx, run, script, info, state), readsAhead: true }
+  const evaluation = { ...prepareEvaluation({ ctx, run, script, info }, state), readsAhead: true }
   return HeadStart.start(ctx, evaluation, keyOf(run, run.attempt, evaluation))
 }
 
@@ -95,7 +91,8 @@ export function startPrepareAhead(
  * The evaluation that follows a prepare decision, started ahead: when the decision moves the run to `prepared`, the
  * next turn evaluates `mutate` (events reserved, a mutate declared) or `next`, with arguments known now.
  */
-export function aheadOfPrepared(ctx: EngineContext, run: HandlerRun, script: LoadedScript, info: HandlerInfo, decision: Decision): HeadStart | undefined {
+export function aheadOfPrepared(input: TurnInput, decision: Decision): HeadStart | undefined {
+  const { ctx, run, info } = input
   const { patch } = decision
   if (patch.phase !== 'prepared' || patch.status !== undefined || patch.prepareResult === undefined || !ctx.config.headStart) return undefined
   const prepared = parsePrepared(run.id, patch.prepareResult)
@@ -105,16 +102,16 @@ export function aheadOfPrepared(ctx: EngineContext, run: HandlerRun, script: Loa
   const attempt = patch.attempt ?? run.attempt
   const ahead = (evaluation: PhaseEvaluation) => HeadStart.start(ctx, evaluation, keyOf(run, attempt, evaluation))
   if (reservations > 0 && info.hasMutate) {
-    const mutate = ahead(mutateEvaluation(ctx, run, script, info, prepared.value))
+    const mutate = ahead(mutateEvaluation(input, prepared.value))
     // A mutate that called no tool is followed by `next` with no mutation (`mutateOutcome`): start that one too.
     if (info.hasNext) {
       mutate.chain((result) =>
-        result.ok && !mutate.mutationAttempted ? ahead(nextEvaluation(ctx, run, script, info, prepared.value, { status: 'none' })) : undefined,
+        result.ok && !mutate.mutationAttempted ? ahead(nextEvaluation(input, { prepared: prepared.value, mutation: { status: 'none' } })) : undefined,
       )
     }
     return mutate
   }
-  if (info.hasNext) return ahead(nextEvaluation(ctx, run, script, info, prepared.value, { status: 'none' }))
+  if (info.hasNext) return ahead(nextEvaluation(input, { prepared: prepared.value, mutation: { status: 'none' } }))
   return undefined
 }
 
@@ -123,14 +120,8 @@ export function aheadOfPrepared(ctx: EngineContext, run: HandlerRun, script: Loa
  * will hold. The turn takes it once the row is committed `applied` (the run then at `mutated`, attempt 1); any other
  * outcome abandons it.
  */
-export function aheadOfApplied(
-  ctx: EngineContext,
-  run: HandlerRun,
-  script: LoadedScript,
-  info: HandlerInfo,
-  prepared: PrepareResult | undefined,
-  resultJson: string | null,
-): HeadStart | undefined {
+export function aheadOfApplied(input: TurnInput, prepared: PrepareResult | undefined, resultJson: string | null): HeadStart | undefined {
+  const { ctx, run, info } = input
   if (!info.hasNext || !ctx.config.headStart) return undefined
   let result: JsonValue
   try {
@@ -138,20 +129,16 @@ export function aheadOfApplied(
   } catch {
     return undefined
   }
-  const evaluation = nextEvaluation(ctx, run, script, info, prepared, { status: 'applied', result })
+  const evaluation = nextEvaluation(input, { prepared, mutation: { status: 'applied', result } })
   return HeadStart.start(ctx, evaluation, keyOf(run, 1, evaluation))
 }
 
 /**
- * Takes the head start made for this evaluation, or starts it now, and waits for its result; either way its host
- * calls run from here on.
+ * Takes the head start made for this evaluation (the turn's `ahead`), or starts it now, and waits for its result;
+ * either way its host calls run from here on.
  */
-export async function evaluateInTurn(
-  ctx: EngineContext,
-  run: HandlerRun,
-  ahead: HeadStart | undefined,
-  evaluation: PhaseEvaluation,
-): Promise<{ started: HeadStart; result: EvalResult }> {
+export async function evaluateInTurn(input: TurnInput, evaluation: PhaseEvaluation): Promise<{ started: HeadStart; result: EvalResult }> {
+  const { ctx, run, ahead } = input
   // The key (the arguments as JSON) is built only when there is a head start to compare it with.
   const taken = ahead?.matches(keyOf(run, run.attempt, evaluation)) ? ahead.take(maxWaitAhead(ctx)) : undefined
   if (taken) return { started: ahead!, result: await taken }

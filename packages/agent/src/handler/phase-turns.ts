@@ -18,12 +18,23 @@ import { PhaseBuffer } from './phase-buffer.js'
 import { type HandlerInfo, type ParsedPrepared, type Settled, asFailure, policy, runRef, stateOf, view } from './run-inputs.js'
 import { type EvalResult, type MutationResult, failure, ledgerOutcome, mutateOutcome, nextOutcome, prepareOutcome, producerOutcome, reconcileOutcome } from './transitions.js'
 
-/** What every phase turn works with: the run, its script version and the handler's config there. */
+/**
+ * What every phase turn works with: the run, its script version and the handler's config there, and the evaluation
+ * started ahead for the turn, if any.
+ */
 export interface TurnInput {
   ctx: EngineContext
   run: HandlerRun
   script: LoadedScript
   info: HandlerInfo
+  /** An evaluation started ahead (see `HeadStart`): the turn takes it if it is the one it would start, else abandons it. */
+  ahead?: HeadStart | undefined
+}
+
+/** `next`'s arguments (SPEC §2): the prepared result and what the mutation did. */
+export interface NextArgs {
+  prepared: PrepareResult | undefined
+  mutation: MutationResult
 }
 
 export async function producerTurn({ ctx, run, script, info }: TurnInput, loaded: Promise<Settled<JsonValue>>): Promise<Turn> {
@@ -31,35 +42,35 @@ export async function producerTurn({ ctx, run, script, info }: TurnInput, loaded
   const read = await loaded
   if (!read.ok) {
     rethrowCrash(read.error)
-    return decide(ctx, run, failure(view(run), asFailure(read.error), 'before', 'executing', policy(ctx)), [buffer])
+    return decide(ctx, { run, decision: failure(view(run), asFailure(read.error), 'before', 'executing', policy(ctx)), buffers: [buffer] })
   }
   const state = read.value
   const result = await evaluatePhase(ctx, { run: runRef(run), script, phase: 'producer', args: [state], access: info.access, buffer })
   const decision = producerOutcome(view(run), result, stateOf(ctx, run, result), policy(ctx))
   decision.patch.inputState = JSON.stringify(state)
-  return decide(ctx, run, decision, [buffer])
+  return decide(ctx, { run, decision, buffers: [buffer] })
 }
 
-export async function prepareTurn(
-  input: TurnInput,
-  observedSequence: number,
-  loaded: Promise<Settled<JsonValue>>,
-  startedAhead: HeadStart | undefined,
-): Promise<Turn> {
-  const { ctx, run, script, info } = input
+/** `prepare`, with the handler's state as `loaded`; `observedSequence` is the workflow's event sequence as this turn saw it. */
+export async function prepareTurn(input: TurnInput, observedSequence: number, loaded: Promise<Settled<JsonValue>>): Promise<Turn> {
+  const { ctx, run, info } = input
   const read = await loaded
   if (!read.ok) {
     rethrowCrash(read.error)
-    return decide(ctx, run, failure(view(run), asFailure(read.error), 'before', 'preparing', policy(ctx)), [new PhaseBuffer('preparing', () => ctx.clock.now())])
+    return decide(ctx, {
+      run,
+      decision: failure(view(run), asFailure(read.error), 'before', 'preparing', policy(ctx)),
+      buffers: [new PhaseBuffer('preparing', () => ctx.clock.now())],
+    })
   }
   const state = read.value
-  const { started, result } = await evaluateInTurn(ctx, run, startedAhead, prepareEvaluation(ctx, run, script, info, state, peeksOf(run)))
+  const { started, result } = await evaluateInTurn(input, prepareEvaluation(input, state, peeksOf(run)))
   const buffer = started.buffer
   const decision = prepareOutcome(view(run), result, info.access, observedSequence, policy(ctx))
   decision.patch.inputState = JSON.stringify(state)
-  const ahead = aheadOfPrepared(ctx, run, script, info, decision)
+  const ahead = aheadOfPrepared(input, decision)
   try {
-    const turn = await decide(ctx, run, decision, [buffer])
+    const turn = await decide(ctx, { run, decision, buffers: [buffer] })
     return ahead ? { ...turn, ahead } : turn
   } catch (error) {
     ahead?.abandon()
@@ -69,20 +80,20 @@ export async function prepareTurn(
     // The reservation was refused (unknown, foreign or already reserved ids): nothing was reserved.
     const message = `Consumer '${run.handler_name}' prepare: ${e.message}`
     buffer.log('error', message)
-    return decide(ctx, run, failure(view(run), { message, type: 'logic' }, 'before', 'preparing', policy(ctx)), [buffer])
+    return decide(ctx, { run, decision: failure(view(run), { message, type: 'logic' }, 'before', 'preparing', policy(ctx)), buffers: [buffer] })
   }
 }
 
-export async function mutateTurn(input: TurnInput, prepared: PrepareResult | undefined, ahead?: HeadStart): Promise<Turn> {
-  const { ctx, run, script, info } = input
-  const { started, result } = await evaluateInTurn(ctx, run, ahead, mutateEvaluation(ctx, run, script, info, prepared))
+export async function mutateTurn(input: TurnInput, prepared: PrepareResult | undefined): Promise<Turn> {
+  const { ctx, run } = input
+  const { started, result } = await evaluateInTurn(input, mutateEvaluation(input, prepared))
   const buffer = started.buffer
   // `next`, started as soon as this result was known: after a mutate that called no tool, or (below) while the
   // mutation's `applied` write commits.
   let follower = started.takeFollower()
   const applying = started.mutationAttempted ? takeApplying(run) : undefined
   if (applying !== undefined) {
-    follower ??= result.ok ? aheadOfApplied(ctx, run, script, info, prepared, applying.resultJson) : undefined
+    follower ??= result.ok ? aheadOfApplied(input, prepared, applying.resultJson) : undefined
     try {
       await applying.written
     } catch (error) {
@@ -100,11 +111,11 @@ export async function mutateTurn(input: TurnInput, prepared: PrepareResult | und
   switch (after.kind) {
     case 'next':
       // No checkpoint between mutate and next: a crash re-runs next (mutate again only if no tool was called).
-      return nextTurn(input, prepared, after.mutation, [buffer], follower)
+      return nextTurn({ ...input, ahead: follower }, { prepared, mutation: after.mutation }, [buffer])
     case 'decide':
-      return decide(ctx, run, after.decision, [buffer], ledger)
+      return decide(ctx, { run, decision: after.decision, buffers: [buffer], ledger })
     case 'reconcile':
-      return reconcileTurn(ctx, run, ledger!, [buffer])
+      return reconcileTurn(input, ledger!, [buffer])
   }
 }
 
@@ -113,27 +124,29 @@ export async function ledgerTurn(input: TurnInput, prepared: ParsedPrepared | un
   const { ctx, run } = input
   const ledger = await ctx.db.mutations.getByRun(run.id)
   if (!ledger) {
-    return decide(ctx, run, failure(view(run), { message: `run ${run.id} is mutating but has no ledger row`, type: 'internal' }, 'after', 'mutating', policy(ctx)))
+    const message = `run ${run.id} is mutating but has no ledger row`
+    return decide(ctx, { run, decision: failure(view(run), { message, type: 'internal' }, 'after', 'mutating', policy(ctx)) })
   }
   const after = ledgerOutcome(view(run), ledgerView(ledger), policy(ctx))
   switch (after.kind) {
     case 'next':
-      return nextTurn(input, prepared?.ok ? prepared.value : undefined, after.mutation, [])
+      return nextTurn(input, { prepared: prepared?.ok ? prepared.value : undefined, mutation: after.mutation }, [])
     case 'decide':
-      return decide(ctx, run, after.decision, [], ledger)
+      return decide(ctx, { run, decision: after.decision, buffers: [], ledger })
     case 'reconcile':
-      return reconcileTurn(ctx, run, ledger, [])
+      return reconcileTurn(input, ledger, [])
   }
 }
 
 type LedgerRow = NonNullable<Awaited<ReturnType<EngineContext['db']['mutations']['get']>>>
 
-async function reconcileTurn(ctx: EngineContext, run: HandlerRun, ledger: LedgerRow, buffers: PhaseBuffer[]): Promise<Turn> {
+/** Asks the tool to reconcile the mutation of a run whose outcome is unknown, and checkpoints what it found. */
+async function reconcileTurn({ ctx, run }: TurnInput, ledger: LedgerRow, buffers: PhaseBuffer[]): Promise<Turn> {
   const buffer = new PhaseBuffer('mutating', () => ctx.clock.now())
-  const observation = await observeReconcile(ctx, run, ledger, buffer)
+  const observation = await observeReconcile(ctx, { run, ledger, buffer })
   buffer.log(observation.kind === 'applied' ? 'info' : 'warn', `reconcile ${ledger.tool_namespace}.${ledger.tool_method}: ${observation.kind}${'reason' in observation ? ` (${observation.reason})` : ''}`)
   const decision = reconcileOutcome(view(run), ledgerView(ledger), observation, ctx.config.reconcileAttempts, policy(ctx))
-  const turn = await decide(ctx, run, decision, [...buffers, buffer], ledger)
+  const turn = await decide(ctx, { run, decision, buffers: [...buffers, buffer], ledger })
   const tool = `${ledger.tool_namespace}.${ledger.tool_method}`
   const base = { mutationId: ledger.id, runId: run.id, workflowId: run.workflow_id, tool }
   if (observation.kind === 'applied') ctx.events.emit('mutation:applied', base)
@@ -158,21 +171,16 @@ export async function mutationResultOf(ctx: EngineContext, run: HandlerRun): Pro
   return { status: 'none' }
 }
 
-export async function nextTurn(
-  input: TurnInput,
-  prepared: PrepareResult | undefined,
-  mutation: MutationResult,
-  carried: PhaseBuffer[],
-  ahead?: HeadStart,
-): Promise<Turn> {
-  const { ctx, run, script, info } = input
+/** `next` (or its absence) and the commit; `carried` are the buffers of the turn's earlier phase, written with it. */
+export async function nextTurn(input: TurnInput, args: NextArgs, carried: PhaseBuffer[]): Promise<Turn> {
+  const { ctx, run, info } = input
   let buffer = new PhaseBuffer('emitting', () => ctx.clock.now())
   let result: EvalResult = { ok: true, value: undefined }
   if (info.hasNext) {
-    const taken = await evaluateInTurn(ctx, run, ahead, nextEvaluation(ctx, run, script, info, prepared, mutation))
+    const taken = await evaluateInTurn(input, nextEvaluation(input, args))
     buffer = taken.started.buffer
     result = taken.result
   }
-  const decision = nextOutcome(view(run), result, stateOf(ctx, run, result), mutation, policy(ctx))
-  return decide(ctx, run, decision, [...carried, buffer])
+  const decision = nextOutcome(view(run), result, stateOf(ctx, run, result), args.mutation, policy(ctx))
+  return decide(ctx, { run, decision, buffers: [...carried, buffer] })
 }

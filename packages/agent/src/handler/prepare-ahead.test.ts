@@ -94,7 +94,7 @@ describe('prepare started ahead: its gate', () => {
     const workflow = await env.db.workflows.get('wf')
     const script = await ctx.loadScript(workflow!.active_script_id!)
     const run = { id: 'run_ahead', workflow_id: 'wf', handler_type: 'consumer' as const, handler_name: 'send', attempt: 1 }
-    const ahead = startPrepareAhead(ctx, run, script, null)!
+    const ahead = startPrepareAhead({ ctx, run, script }, null)!
     await until(() => env.events.list('tool:call').some((e) => e.tool === 'Topics.peek'), 'the peek to run')
     for (let i = 0; i < 50; i++) await new Promise<void>((resolve) => setImmediate(resolve))
     expect(feed.calls).toEqual([])
@@ -110,11 +110,11 @@ describe('prepare started ahead: its gate', () => {
     const ctx = env.engine.context
     const script = await ctx.loadScript((await env.db.workflows.get('wf'))!.active_script_id!)
     const run = { id: 'run_x', workflow_id: 'wf', handler_type: 'consumer' as const, handler_name: 'send', attempt: 1 }
-    expect(startPrepareAhead(ctx, run, script, null)).toBeUndefined()
+    expect(startPrepareAhead({ ctx, run, script }, null)).toBeUndefined()
     const on = await setup()
     await using _on = on.env
     const script2 = await on.env.engine.context.loadScript((await on.env.db.workflows.get('wf'))!.active_script_id!)
-    expect(startPrepareAhead(on.env.engine.context, { ...run, handler_name: 'missing' }, script2, null)).toBeUndefined()
+    expect(startPrepareAhead({ ctx: on.env.engine.context, run: { ...run, handler_name: 'missing' }, script: script2 }, null)).toBeUndefined()
   })
 })
 

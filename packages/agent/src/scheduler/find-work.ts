@@ -42,12 +42,37 @@ const PRIORITY: Record<SessionTrigger, number> = { retry: 0, schedule: 1, manual
 
 /** Finds the work that is due at `now`, one item per workflow, skipping workflows with an open session. */
 export async function findWork(ctx: EngineContext, now: number, options: FindWorkOptions = {}): Promise<WorkPlan> {
-  const db = ctx.db.kysely
   const found = new Map<string, SessionTrigger>()
   const add = (workflowId: string, trigger: SessionTrigger) => {
     const current = found.get(workflowId)
     if (!current || PRIORITY[trigger] < PRIORITY[current]) found.set(workflowId, trigger)
   }
+  await addDueWork(ctx, now, add)
+  // Pending events: two index probes per topic; then each candidate's consumers decide (idle markers).
+  const candidates = await withPendingEvents(ctx)
+  // Workflows with an open session (here or at another worker) cannot start one: skip their consumer check, which
+  // costs three statements per workflow (this is what grows with the number of workers sharing a database).
+  const open = await withOpenSession(ctx)
+  const startable = (workflowId: string) => !open.has(workflowId) && !(options.skip?.(workflowId) ?? false)
+  const limit = options.limit ?? Infinity
+  let count = [...found.keys()].filter(startable).length
+  const ids = candidates.map((c) => c.workflow_id)
+  for (const workflowId of options.order ? options.order(ids) : ids) {
+    if (count >= limit) break
+    if (found.has(workflowId) || !startable(workflowId)) continue
+    if (await hasEligibleConsumer(ctx, workflowId, now)) {
+      add(workflowId, 'event')
+      count++
+    }
+  }
+
+  const items = [...found].filter(([id]) => startable(id)).map(([workflowId, trigger]) => ({ workflowId, trigger }))
+  return { items, nextWakeAt: await nextWakeAt(ctx, now) }
+}
+
+/** Adds the work that is due whatever the events: due producers, due or ownerless runs, and due wake-ups. */
+async function addDueWork(ctx: EngineContext, now: number, add: (workflowId: string, trigger: SessionTrigger) => void): Promise<void> {
+  const db = ctx.db.kysely
   const active = db.selectFrom('workflows').select('id').where('status', '=', 'active')
 
   for (const s of await ctx.db.schedules.listDue(now)) add(s.workflow_id, 'schedule')
@@ -70,9 +95,13 @@ export async function findWork(ctx: EngineContext, now: number, options: FindWor
     .where('wake_at', '<=', now)
     .execute()
   for (const w of woken) add(w.workflow_id, 'event')
+}
 
-  // Pending events: two index probes per topic; then each candidate's consumers decide (idle markers).
-  const candidates = await db
+/** The active workflows that have pending events. */
+async function withPendingEvents(ctx: EngineContext): Promise<{ workflow_id: string }[]> {
+  const db = ctx.db.kysely
+  const active = db.selectFrom('workflows').select('id').where('status', '=', 'active')
+  return db
     .selectFrom('topics as t')
     .select('t.workflow_id')
     .distinct()
@@ -81,26 +110,14 @@ export async function findWork(ctx: EngineContext, now: number, options: FindWor
       exists(selectFrom('events as e').select('e.id').whereRef('e.topic_id', '=', 't.id').where('e.status', '=', 'pending')),
     )
     .execute()
-  // Workflows with an open session (here or at another worker) cannot start one: skip their consumer check, which
-  // costs three statements per workflow (this is what grows with the number of workers sharing a database).
-  const open = new Set(
+}
+
+/** The workflows with an open session. */
+async function withOpenSession(ctx: EngineContext): Promise<Set<string>> {
+  const db = ctx.db.kysely
+  return new Set(
     (await db.selectFrom('script_runs').select('workflow_id').where('end_timestamp', 'is', null).execute()).map((r) => r.workflow_id),
   )
-  const startable = (workflowId: string) => !open.has(workflowId) && !(options.skip?.(workflowId) ?? false)
-  const limit = options.limit ?? Infinity
-  let count = [...found.keys()].filter(startable).length
-  const ids = candidates.map((c) => c.workflow_id)
-  for (const workflowId of options.order ? options.order(ids) : ids) {
-    if (count >= limit) break
-    if (found.has(workflowId) || !startable(workflowId)) continue
-    if (await hasEligibleConsumer(ctx, workflowId, now)) {
-      add(workflowId, 'event')
-      count++
-    }
-  }
-
-  const items = [...found].filter(([id]) => startable(id)).map(([workflowId, trigger]) => ({ workflowId, trigger }))
-  return { items, nextWakeAt: await nextWakeAt(ctx, now) }
 }
 
 /** A copy of `items` in random order (Fisher–Yates with `random`, a function like `Math.random`); pure given `random`. */

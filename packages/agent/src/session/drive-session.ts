@@ -21,6 +21,14 @@ import { closeSession, createRun, parseProducerList } from './session-rows.js'
 /** Why the session stops early. */
 type Stop = { status: 'failed' | 'suspended'; message: string; errorType?: ErrorType } | { status: 'lost' }
 
+/** What each step of a driven session works with: the session, its script version and the lease this worker holds. */
+interface Drive {
+  ctx: EngineContext
+  session: Session
+  script: LoadedScript
+  lease: LeaseKeeper
+}
+
 /**
  * Drives an open session that this worker holds the lease of, to its close, inside a `ledgerflow.session` span
  * (the parent of the runs' spans).
@@ -94,14 +102,15 @@ async function driveSteps(ctx: EngineContext, session: Session, lease: LeaseKeep
     const e = toEngineError(error)
     return closeSession(ctx, session, { status: 'failed', error: e.message, errorType: e.type })
   }
+  const drive: Drive = { ctx, session, script, lease }
   const unfinished = { ran: false }
-  const stop = (await finishUnfinished(ctx, session, lease, unfinished)) ?? (await runProducers(ctx, session, script, lease))
+  const stop = (await finishUnfinished(drive, unfinished)) ?? (await runProducers(drive))
   if (stop) return stopSession(ctx, session, stop)
   // The session's consumer runs so far, when known without a count: none, for a session that had no run when it was
   // opened or taken over (its row says so) and has run no unfinished run since (one may continue as a new run of
   // this session). Producers' runs are not consumer runs.
   const known = session.handler_run_count === 0 && !unfinished.ran ? 0 : undefined
-  return consumerLoop(ctx, session, script, lease, known)
+  return consumerLoop(drive, known)
 }
 
 function stopSession(ctx: EngineContext, session: Session, stop: Stop): Promise<SessionResult> | SessionResult {
@@ -163,7 +172,8 @@ function workflowStop(status: WorkflowStatus | undefined): Stop | undefined {
 }
 
 /** Step 2: the workflow's unfinished runs, oldest first, honouring their outcome (SPEC §7.2). */
-async function finishUnfinished(ctx: EngineContext, session: Session, lease: LeaseKeeper, unfinished = { ran: false }): Promise<Stop | undefined> {
+async function finishUnfinished(drive: Drive, unfinished = { ran: false }): Promise<Stop | undefined> {
+  const { ctx, session, lease } = drive
   for (let guard = 0; guard < 1000; guard++) {
     let [run] = await ctx.db.runs.listUnfinished(session.workflow_id)
     if (!run && (await createContinuation(ctx, session))) [run] = await ctx.db.runs.listUnfinished(session.workflow_id)
@@ -210,7 +220,7 @@ async function createContinuation(ctx: EngineContext, session: Session): Promise
 }
 
 /** Step 3: the session's producers in declared order; the first that does not commit stops the session. */
-async function runProducers(ctx: EngineContext, session: Session, script: LoadedScript, lease: LeaseKeeper): Promise<Stop | undefined> {
+async function runProducers({ ctx, session, script, lease }: Drive): Promise<Stop | undefined> {
   const planned = new Set(parseProducerList(session))
   if (planned.size === 0) return undefined
   const done = new Set((await ctx.db.runs.listBySession(session.id)).filter((r) => r.handler_type === 'producer').map((r) => r.handler_name))
@@ -232,7 +242,7 @@ async function runProducers(ctx: EngineContext, session: Session, script: Loaded
  * A state whose stored JSON does not parse is left for the run's first turn to read and report; nothing is started
  * ahead then.
  */
-function startRun(ctx: EngineContext, session: Session, script: LoadedScript, consumer: string, view: PickView): { id: string; options: ExecuteOptions } {
+function startRun({ ctx, session, script }: Drive, consumer: string, view: PickView): { id: string; options: ExecuteOptions } {
   const id = ctx.ids('run')
   const ref = { id, workflow_id: session.workflow_id, handler_type: 'consumer' as const, handler_name: consumer, attempt: 1 }
   let state: { value: JsonValue }
@@ -247,20 +257,16 @@ function startRun(ctx: EngineContext, session: Session, script: LoadedScript, co
   if (!ctx.config.headStart || ctx.db.dialect !== 'sqlite') return { id, options: { known } }
   // The run's span first, so that the phase's span nests in it as it does for a phase evaluated in its turn.
   const span = ctx.tracer.startSpan('ledgerflow.run')
-  const ahead = context.with(trace.setSpan(context.active(), span), () => startPrepareAhead(ctx, ref, script, state.value))
+  const ahead = context.with(trace.setSpan(context.active(), span), () => startPrepareAhead({ ctx, run: ref, script }, state.value))
   return { id, options: ahead ? { known, prepareAhead: ahead, span } : { known, span } }
 }
 
 /** Step 4: consumers while work exists and the budget lasts; step 5: close. */
-async function consumerLoop(ctx: EngineContext, session: Session, script: LoadedScript, lease: LeaseKeeper, known?: number): Promise<SessionResult> {
+async function consumerLoop(drive: Drive, known?: number): Promise<SessionResult> {
+  const { ctx, session, script, lease } = drive
   const consumers = script.config.consumers
   const topics = [...new Set(consumers.flatMap((c) => c.subscribe))]
   const handlers = consumers.map((c) => c.name)
-  const budget = {
-    maxIterations: session.max_iterations,
-    maxCostMicrodollars: session.max_cost_microdollars,
-    maxDurationMs: session.max_duration_ms,
-  }
   // The session's consumer runs so far: counted once, then kept here (this loop creates them one at a time), and
   // counted again after a run that continued as a new run (a retry adds one the loop did not create).
   let consumerRuns: number | undefined = known
@@ -287,31 +293,46 @@ async function consumerLoop(ctx: EngineContext, session: Session, script: Loaded
     const next = pickConsumer(consumers, new Map(bounds.map((b) => [b.topic, b])), new Map(wakeups.map((w) => [w.consumerName, w])), now)
     if (!next) return closeSession(ctx, session, { status: 'completed' })
     consumerRuns ??= await ctx.db.runs.countConsumerRuns(session.id)
-    const exhausted = exhaustedBudget(budget, {
-      consumerRuns,
-      costMicrodollars: budget.maxCostMicrodollars === null ? 0 : await ctx.db.sessions.cost(session.id),
-      elapsedMs: now - session.start_timestamp,
-    })
+    const exhausted = await usedUpBudget(drive, consumerRuns, now)
     if (exhausted) return closeSession(ctx, session, { status: 'completed', budgetExhausted: exhausted })
-    const { id, options } = startRun(ctx, session, script, next, picked)
-    // CRASH WINDOW: prepare may already be evaluating, but the run does not exist yet and every tool call but the
-    // topic reads waits at its gate: a crash here leaves nothing behind, and the session's next pick starts over.
-    let run: HandlerRun
-    try {
-      const created = await createRun(ctx, session, { handlerType: 'consumer', handlerName: next, phase: 'preparing', id })
-      run = created.run
-      if (created.workflow) options.known = { ...options.known, workflow: created.workflow }
-    } catch (error) {
-      options.prepareAhead?.abandon()
-      options.span?.end()
-      throw error
-    }
+    const { run, options } = await createConsumerRun(drive, next, picked)
     consumerRuns++
     const result = await executeHandler(ctx, run.id, run, { ...options, nextPick, peeks })
     seen = result.retriedAs ? undefined : result.nextView
     if (result.retriedAs) consumerRuns = undefined
     let outcome = stopFor(result)
-    if (!outcome && result.retriedAs) outcome = await finishUnfinished(ctx, session, lease)
+    if (!outcome && result.retriedAs) outcome = await finishUnfinished(drive)
     if (outcome) return stopSession(ctx, session, outcome)
+  }
+}
+
+/** The session's budget that is used up by `consumerRuns` at `now`, if any; its cost is read only when it is capped. */
+async function usedUpBudget({ ctx, session }: Drive, consumerRuns: number, now: number): Promise<'iterations' | 'cost' | 'time' | undefined> {
+  const budget = {
+    maxIterations: session.max_iterations,
+    maxCostMicrodollars: session.max_cost_microdollars,
+    maxDurationMs: session.max_duration_ms,
+  }
+  return exhaustedBudget(budget, {
+    consumerRuns,
+    costMicrodollars: budget.maxCostMicrodollars === null ? 0 : await ctx.db.sessions.cost(session.id),
+    elapsedMs: now - session.start_timestamp,
+  })
+}
+
+/** Creates the picked consumer's run (see {@link startRun}); what was started for it ends if the insert fails. */
+async function createConsumerRun(drive: Drive, consumer: string, view: PickView): Promise<{ run: HandlerRun; options: ExecuteOptions }> {
+  const { ctx, session } = drive
+  const { id, options } = startRun(drive, consumer, view)
+  // CRASH WINDOW: prepare may already be evaluating, but the run does not exist yet and every tool call but the
+  // topic reads waits at its gate: a crash here leaves nothing behind, and the session's next pick starts over.
+  try {
+    const created = await createRun(ctx, session, { handlerType: 'consumer', handlerName: consumer, phase: 'preparing', id })
+    if (created.workflow) options.known = { ...options.known, workflow: created.workflow }
+    return { run: created.run, options }
+  } catch (error) {
+    options.prepareAhead?.abandon()
+    options.span?.end()
+    throw error
   }
 }

@@ -38,8 +38,12 @@ export async function runnableScript(ctx: EngineContext, workflowId: string): Pr
   }
 }
 
-/** Which producers a trigger runs, in declared order. */
-async function plannedProducers(ctx: EngineContext, script: LoadedScript | { broken: true }, trigger: SessionTrigger, now: number): Promise<string[]> {
+/** Which producers the `trigger` of a session opening at `now` runs, in declared order. */
+async function plannedProducers(
+  ctx: EngineContext,
+  script: LoadedScript | { broken: true },
+  { trigger, now }: { trigger: SessionTrigger; now: number },
+): Promise<string[]> {
   if ('broken' in script) return []
   const names = script.config.producers.map((p) => p.name)
   switch (trigger) {
@@ -79,7 +83,7 @@ export async function openSession(ctx: EngineContext, workflowId: string, option
   const script = await runnableScript(ctx, workflowId)
   const trigger = options.trigger ?? 'manual'
   const now = ctx.clock.now()
-  const producers = await plannedProducers(ctx, script, trigger, now)
+  const producers = await plannedProducers(ctx, script, { trigger, now })
   // Only the planned producers' schedules advance: none to read for a session that runs no producer.
   const schedules = producers.length === 0 ? [] : await ctx.db.schedules.list(workflowId)
   const id = ctx.ids('session')

@@ -60,7 +60,7 @@ export function createHostBridge(options: HostBridgeOptions): HostCallHandler {
       // The ledger code opens the mutation's own `ledgerflow.tool` span once the row is durably in_flight.
       return (await context.with(parentContext, () => options.mutation!(tool, parsed.data))) as JsonValue | undefined
     }
-    const raw = await runTool(tool, parsed.data, toolContext(ctx, run, phase, buffer, options.signal))
+    const raw = await runTool(tool, parsed.data, toolContext(ctx, { run, phase, buffer, signal: options.signal }))
     return validateOutput(tool, raw) as JsonValue | undefined
   }
 
@@ -77,7 +77,7 @@ export function createHostBridge(options: HostBridgeOptions): HostCallHandler {
       const result =
         tool?.kind === 'mutation'
           ? await perform(call, tool)
-          : await traceToolCall(ctx, parentContext, toolSpanAttributes(call, tool, phase, run), () => perform(call, tool))
+          : await traceToolCall(ctx, { parent: parentContext, attributes: toolSpanAttributes(call, tool, options) }, () => perform(call, tool))
       ok = true
       return result
     } finally {
@@ -95,20 +95,20 @@ async function callTopics(options: HostBridgeOptions, allow: (op: Operation) => 
   const name = `Topics.${call.method}`
   switch (call.method) {
     case 'peek': {
-      const input = parse(peekInputSchema, call.input, name, 'Topics.peek({ topic, limit? }) returns pending events, oldest first')
+      const input = parse(peekInputSchema, call.input, { name, usage: 'Topics.peek({ topic, limit? }) returns pending events, oldest first' })
       allow({ kind: 'peek', tool: name, topic: input.topic })
       const limit = input.limit ?? 100
       const events = options.peeks?.peek(input.topic, limit) ?? (await ctx.db.events.peekPending(run.workflowId, input.topic, limit))
       return events.map((e) => eventView(e, input.topic))
     }
     case 'getByIds': {
-      const input = parse(getByIdsInputSchema, call.input, name, 'Topics.getByIds({ topic, ids }) returns events with those messageIds')
+      const input = parse(getByIdsInputSchema, call.input, { name, usage: 'Topics.getByIds({ topic, ids }) returns events with those messageIds' })
       allow({ kind: 'peek', tool: name, topic: input.topic })
       const events = await ctx.db.events.getByMessageIds(run.workflowId, input.topic, input.ids)
       return events.map((e) => eventView(e, input.topic))
     }
     case 'publish': {
-      const input = parse(publishInputSchema, call.input, name, 'Topics.publish({ topic, event: { messageId, title?, payload? } })')
+      const input = parse(publishInputSchema, call.input, { name, usage: 'Topics.publish({ topic, event: { messageId, title?, payload? } })' })
       allow({ kind: 'publish', tool: name, topic: input.topic })
       publishToBuffer(ctx, options.buffer, input)
       return undefined
@@ -134,7 +134,8 @@ function publishToBuffer(ctx: EngineContext, buffer: PhaseBuffer, input: z.infer
   if (!added) buffer.log('info', `Topics.publish: messageId '${input.event.messageId}' was already published to '${input.topic}' in this run; ignored`)
 }
 
-function toolSpanAttributes(call: HostCall, tool: Tool | undefined, phase: EvalPhase, run: { id: string; workflowId: string }): Attributes {
+/** The attributes of a sandbox tool call's span: the tool, and the phase and run of the bridge's `options`. */
+function toolSpanAttributes(call: HostCall, tool: Tool | undefined, { phase, run }: Pick<HostBridgeOptions, 'phase' | 'run'>): Attributes {
   const input = call.input
   const topic = typeof input === 'object' && input !== null && !Array.isArray(input) ? input.topic : undefined
   return {
@@ -147,11 +148,17 @@ function toolSpanAttributes(call: HostCall, tool: Tool | undefined, phase: EvalP
   }
 }
 
+/** The span of one tool call: its attributes, and its parent (default: the active span). */
+export interface ToolSpan {
+  attributes: Attributes
+  parent?: Context | undefined
+}
+
 /**
- * Runs one tool call inside a `ledgerflow.tool <id>` span (a child of `parent`, or of the active span); a throw marks
- * the span as an error with the engine's error type. Used for sandbox tool calls and for the mutation call itself.
+ * Runs one tool call inside a `ledgerflow.tool <id>` span (a child of `span.parent`, or of the active span); a throw
+ * marks the span as an error with the engine's error type. Used for sandbox tool calls and for the mutation call itself.
  */
-export async function traceToolCall<T>(ctx: EngineContext, parent: Context | undefined, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+export async function traceToolCall<T>(ctx: EngineContext, { attributes, parent }: ToolSpan, fn: () => Promise<T>): Promise<T> {
   return ctx.tracer.startActiveSpan(`ledgerflow.tool ${String(attributes['ledgerflow.tool'])}`, { attributes }, parent ?? context.active(), async (span) => {
     try {
       return await fn()
@@ -166,7 +173,12 @@ export async function traceToolCall<T>(ctx: EngineContext, parent: Context | und
   })
 }
 
-function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }, value: unknown, name: string, usage: string): T {
+/** Validates a `Topics` call's input; the error names the tool and shows its usage. */
+function parse<T>(
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } },
+  value: unknown,
+  { name, usage }: { name: string; usage: string },
+): T {
   const parsed = schema.safeParse(value)
   if (!parsed.success) throw new LogicError(`Invalid input for ${name}: ${formatIssues(parsed.error)}. Usage: ${usage}`, { code: 'invalid_tool_input' })
   return parsed.data
@@ -184,15 +196,18 @@ function eventView(e: { id: string; message_id: string; title: string; payload: 
   }
 }
 
+/** Options of {@link toolContext}: the call's run and phase, where its logs and cost go, and its signal. */
+export interface ToolContextOptions {
+  run: { id: string; workflowId: string }
+  phase: ToolPhase
+  buffer: PhaseBuffer
+  signal: AbortSignal
+  /** The ledger row's key, for a mutation's call and its reconciliation. */
+  idempotencyKey?: string
+}
+
 /** The context a tool's `execute` or `reconcile` receives. */
-export function toolContext(
-  ctx: EngineContext,
-  run: { id: string; workflowId: string },
-  phase: ToolPhase,
-  buffer: PhaseBuffer,
-  signal: AbortSignal,
-  idempotencyKey?: string,
-): ToolContext {
+export function toolContext(ctx: EngineContext, { run, phase, buffer, signal, idempotencyKey }: ToolContextOptions): ToolContext {
   return {
     workflowId: run.workflowId,
     runId: run.id,

@@ -112,15 +112,41 @@ async function writeAtomically(target: string, content: string, tag: string): Pr
  * ```
  */
 export function createFileTools(options: FileToolsOptions): Tool[] {
-  const namespace = options.namespace ?? 'Files'
-  const root = options.root
-  const maxRead = options.maxReadBytes ?? 1024 * 1024
-  const maxWrite = options.maxWriteBytes ?? 1024 * 1024
-  const maxEntries = options.maxListEntries ?? 1000
-  const recordFile = (relativePath: string) =>
-    join(root, RESERVED_DIR, 'files', `${createHash('sha1').update(relativePath).digest('hex')}.json`)
+  const files: FilesConfig = {
+    namespace: options.namespace ?? 'Files',
+    root: options.root,
+    maxRead: options.maxReadBytes ?? 1024 * 1024,
+    maxWrite: options.maxWriteBytes ?? 1024 * 1024,
+    maxEntries: options.maxListEntries ?? 1000,
+  }
+  return [listTool(files), readTool(files), writeTool(files)]
+}
 
-  const list = defineTool({
+/** {@link FileToolsOptions} with their defaults applied. */
+interface FilesConfig {
+  namespace: string
+  root: string
+  maxRead: number
+  maxWrite: number
+  maxEntries: number
+}
+
+/** The record file of a written file (its path relative to the root). */
+function recordFile(root: string, relativePath: string): string {
+  return join(root, RESERVED_DIR, 'files', `${createHash('sha1').update(relativePath).digest('hex')}.json`)
+}
+
+async function readRecord(root: string, relativePath: string): Promise<WriteRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(recordFile(root, relativePath), 'utf8')) as WriteRecord
+  } catch {
+    return undefined
+  }
+}
+
+/** `Files.list({ dir?, pattern? })`. */
+function listTool({ namespace, root, maxEntries }: FilesConfig): Tool {
+  return defineTool({
     namespace,
     name: 'list',
     kind: 'read',
@@ -155,8 +181,11 @@ export function createFileTools(options: FileToolsOptions): Tool[] {
       })
     },
   })
+}
 
-  const read = defineTool({
+/** `Files.read({ path })`. */
+function readTool({ namespace, root, maxRead }: FilesConfig): Tool {
+  return defineTool({
     namespace,
     name: 'read',
     kind: 'read',
@@ -176,16 +205,11 @@ export function createFileTools(options: FileToolsOptions): Tool[] {
       })
     },
   })
+}
 
-  async function readRecord(relativePath: string): Promise<WriteRecord | undefined> {
-    try {
-      return JSON.parse(await readFile(recordFile(relativePath), 'utf8')) as WriteRecord
-    } catch {
-      return undefined
-    }
-  }
-
-  const write = defineTool({
+/** The mutation `Files.write({ path, content })`, with its `reconcile`. */
+function writeTool({ namespace, root, maxWrite }: FilesConfig): Tool {
+  return defineTool({
     namespace,
     name: 'write',
     kind: 'mutation',
@@ -203,7 +227,7 @@ export function createFileTools(options: FileToolsOptions): Tool[] {
       await guarded(id, input.path, () => writeAtomically(file.absolute, input.content, key.replace(/[^\w-]/g, '_')))
       // The record says which ledger entry wrote the file; a failure here does not undo the write.
       const record: WriteRecord = { ...result, idempotencyKey: key, writtenAt: Date.now() }
-      await writeAtomically(recordFile(file.relative), JSON.stringify(record), 'record').catch((error: unknown) => {
+      await writeAtomically(recordFile(root, file.relative), JSON.stringify(record), 'record').catch((error: unknown) => {
         ctx.log('warn', `${id}: wrote '${file.relative}' but could not record it: ${(error as Error).message}`)
       })
       return result
@@ -222,13 +246,11 @@ export function createFileTools(options: FileToolsOptions): Tool[] {
         return { status: 'applied', result: { path: file.relative, bytes, sha256: sha256(input.content) } }
       }
       // Different content: our write landed only if the record names this ledger entry (changed by someone since).
-      const record = await readRecord(file.relative)
+      const record = await readRecord(root, file.relative)
       if (record && ctx.idempotencyKey && record.idempotencyKey === ctx.idempotencyKey) {
         return { status: 'applied', result: { path: record.path, bytes: record.bytes, sha256: record.sha256 } }
       }
       return { status: 'not_applied' }
     },
   })
-
-  return [list, read, write]
 }

@@ -71,48 +71,77 @@ const headersSchema = z.record(z.string(), z.string()).optional()
  * ```
  */
 export function createHttpTools(options: HttpToolsOptions = {}): Tool[] {
-  const namespace = options.namespace ?? 'Http'
-  const timeoutMs = options.timeoutMs ?? 10_000
-  const maxBytes = options.maxResponseBytes ?? 1024 * 1024
-  const doFetch = options.fetch ?? globalThis.fetch
-  const allowed = options.allowedOrigins ? new Set(options.allowedOrigins.map((o) => new URL(o).origin)) : undefined
-
-  function target(tool: string, raw: string): URL {
-    let url: URL
-    try {
-      url = new URL(raw, options.baseUrl)
-    } catch {
-      throw new LogicError(`${tool}: '${raw}' is not a valid URL${options.baseUrl ? '' : ' (use an absolute http or https URL)'}`, { code: 'invalid_url' })
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new LogicError(`${tool}: only http and https URLs are allowed, not '${url.protocol}'`, { code: 'invalid_url' })
-    }
-    if (allowed && !allowed.has(url.origin)) {
-      throw new PermissionError(`${tool}: ${url.origin} is not an allowed origin`, { code: 'origin_not_allowed', details: { url: url.href }, notApplied: true })
-    }
-    return url
+  const http: HttpConfig = {
+    options,
+    namespace: options.namespace ?? 'Http',
+    timeoutMs: options.timeoutMs ?? 10_000,
+    maxBytes: options.maxResponseBytes ?? 1024 * 1024,
+    doFetch: options.fetch ?? globalThis.fetch,
+    allowed: options.allowedOrigins ? new Set(options.allowedOrigins.map((o) => new URL(o).origin)) : undefined,
   }
+  return [getTool(http), postTool(http)]
+}
 
-  async function request(tool: string, url: URL, init: { method: string; headers: Record<string, string>; body?: string }, ctx: ToolContext): Promise<HttpResponse> {
-    const timeout = AbortSignal.timeout(timeoutMs)
-    const signal = AbortSignal.any([ctx.signal, timeout])
-    let response: Response
-    let body: { text: string; truncated: boolean }
-    try {
-      response = await doFetch(url, { ...init, signal, redirect: allowed ? 'manual' : 'follow' })
-      body = await readBody(response, maxBytes)
-    } catch (error) {
-      throw classifyFetchFailure(error, { tool, url: url.href, timeoutMs, timedOut: timeout.aborted })
-    }
-    const failure = classifyHttpStatus(response.status, { tool, url: url.href, body: body.text, retryAfter: response.headers.get('retry-after') })
-    if (failure) throw failure
-    const headers = Object.fromEntries(response.headers)
-    if (body.truncated) return { status: response.status, headers, body: body.text, truncated: true }
-    const isJson = /[/+]json\b/i.test(response.headers.get('content-type') ?? '')
-    return { status: response.status, headers, body: isJson ? parseJson(body.text) : body.text }
+/** {@link HttpToolsOptions} with their defaults applied (and the options themselves, for the rest). */
+interface HttpConfig {
+  options: HttpToolsOptions
+  namespace: string
+  timeoutMs: number
+  maxBytes: number
+  doFetch: typeof fetch
+  /** The allowed origins, normalized; undefined: any. */
+  allowed: Set<string> | undefined
+}
+
+/** The URL a call of `tool` targets: `raw` resolved against the base URL, and checked. */
+function target({ options, allowed }: HttpConfig, tool: string, raw: string): URL {
+  let url: URL
+  try {
+    url = new URL(raw, options.baseUrl)
+  } catch {
+    throw new LogicError(`${tool}: '${raw}' is not a valid URL${options.baseUrl ? '' : ' (use an absolute http or https URL)'}`, { code: 'invalid_url' })
   }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new LogicError(`${tool}: only http and https URLs are allowed, not '${url.protocol}'`, { code: 'invalid_url' })
+  }
+  if (allowed && !allowed.has(url.origin)) {
+    throw new PermissionError(`${tool}: ${url.origin} is not an allowed origin`, { code: 'origin_not_allowed', details: { url: url.href }, notApplied: true })
+  }
+  return url
+}
 
-  const get = defineTool({
+/** One request of a tool: the tool's id, the URL and what `fetch` sends. */
+interface HttpCall {
+  tool: string
+  url: URL
+  init: { method: string; headers: Record<string, string>; body?: string }
+}
+
+/** Sends one request, bounded by the timeout; a failed fetch or a failing status throws, classified. */
+async function request(http: HttpConfig, { tool, url, init }: HttpCall, ctx: ToolContext): Promise<HttpResponse> {
+  const { timeoutMs, maxBytes, doFetch, allowed } = http
+  const timeout = AbortSignal.timeout(timeoutMs)
+  const signal = AbortSignal.any([ctx.signal, timeout])
+  let response: Response
+  let body: { text: string; truncated: boolean }
+  try {
+    response = await doFetch(url, { ...init, signal, redirect: allowed ? 'manual' : 'follow' })
+    body = await readBody(response, maxBytes)
+  } catch (error) {
+    throw classifyFetchFailure(error, { tool, url: url.href, timeoutMs, timedOut: timeout.aborted })
+  }
+  const failure = classifyHttpStatus(response.status, { tool, url: url.href, body: body.text, retryAfter: response.headers.get('retry-after') })
+  if (failure) throw failure
+  const headers = Object.fromEntries(response.headers)
+  if (body.truncated) return { status: response.status, headers, body: body.text, truncated: true }
+  const isJson = /[/+]json\b/i.test(response.headers.get('content-type') ?? '')
+  return { status: response.status, headers, body: isJson ? parseJson(body.text) : body.text }
+}
+
+/** `Http.get({ url, headers? })`. */
+function getTool(http: HttpConfig): Tool {
+  const { options, namespace, timeoutMs } = http
+  return defineTool({
     namespace,
     name: 'get',
     kind: 'read',
@@ -121,11 +150,15 @@ export function createHttpTools(options: HttpToolsOptions = {}): Tool[] {
     timeoutMs: timeoutMs + 1000,
     async execute(input, ctx) {
       const tool = `${namespace}.get`
-      return request(tool, target(tool, input.url), { method: 'GET', headers: { ...options.headers, ...input.headers } }, ctx)
+      return request(http, { tool, url: target(http, tool, input.url), init: { method: 'GET', headers: { ...options.headers, ...input.headers } } }, ctx)
     },
   })
+}
 
-  const post = defineTool({
+/** The mutation `Http.post({ url, body?, headers? })`, with its `reconcile` (by `options.reconcile`). */
+function postTool(http: HttpConfig): Tool {
+  const { options, namespace, timeoutMs } = http
+  return defineTool({
     namespace,
     name: 'post',
     kind: 'mutation',
@@ -135,7 +168,7 @@ export function createHttpTools(options: HttpToolsOptions = {}): Tool[] {
     timeoutMs: timeoutMs + 1000,
     async execute(input, ctx) {
       const tool = `${namespace}.post`
-      const url = target(tool, input.url)
+      const url = target(http, tool, input.url)
       const headers: Record<string, string> = { ...options.headers, ...input.headers }
       if (ctx.idempotencyKey) headers['idempotency-key'] = ctx.idempotencyKey
       const isText = typeof input.body === 'string'
@@ -143,16 +176,14 @@ export function createHttpTools(options: HttpToolsOptions = {}): Tool[] {
         headers['content-type'] = isText ? 'text/plain; charset=utf-8' : 'application/json'
       }
       const body = isText ? (input.body as string) : JSON.stringify(input.body ?? null)
-      return request(tool, url, { method: 'POST', headers, body }, ctx)
+      return request(http, { tool, url, init: { method: 'POST', headers, body } }, ctx)
     },
     async reconcile(input, ctx) {
       if (!options.reconcile || !ctx.idempotencyKey) return { status: 'unknown' }
-      const url = target(`${namespace}.post`, input.url).href
+      const url = target(http, `${namespace}.post`, input.url).href
       return options.reconcile({ url, body: input.body, headers: { ...input.headers }, idempotencyKey: ctx.idempotencyKey }, ctx)
     },
   })
-
-  return [get, post]
 }
 
 function parseJson(text: string): unknown {
