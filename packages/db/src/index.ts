@@ -13,7 +13,7 @@
  * const db = await openDatabase({ sqlite: 'ledgerflow.db' })
  * const applied = await db.transaction(async (tx) => {
  *   const ok = await tx.runs.transition(runId, { phase: 'preparing', status: 'active' }, { phase: 'prepared' })
- *   if (ok) await tx.events.reserve(workflowId, runId, [{ topic: 'email.received', ids: ['m1'] }], Date.now())
+ *   if (ok) await tx.events.reserve({ workflowId, runId, reservations: [{ topic: 'email.received', ids: ['m1'] }], now: Date.now() })
  *   return ok
  * })
  * ```
@@ -32,14 +32,15 @@ export { migrateToLatest, appliedMigrations, MIGRATION_TABLE, type MigrateOutcom
 export { migrations, LATEST_MIGRATION } from './migrations/index.js'
 export { createStores, type Stores } from './stores/index.js'
 export type * from './stores/index.js'
-export type { WorkflowStatusChange } from './stores/workflow-store.js'
+export type { WorkflowStatusChange, SetActiveScriptRequest } from './stores/workflow-store.js'
 export type { PeekedEvents, PickView, PickWakeup, PendingBounds } from './stores/pick-view.js'
 export type { SessionClose, LeaseTakeover } from './stores/session-store.js'
 export type { RunGuard, RunPrepareEffects, RunPrepareResult, RunCommitEffects, SeenWorkflow } from './stores/run-store.js'
+export type { CommitRequest, PrepareRequest } from './stores/run-checkpoint-queries.js'
 export type { LogLine } from './stores/run-log-store.js'
-export type { MutationChange, RunMove } from './stores/mutation-store.js'
+export type { MutationChange, RunMove, TransitionMovingRequest } from './stores/mutation-store.js'
 export { changedMutation, insertedMutation } from './stores/mutation-store.js'
-export type { PublishInput, PublishOutcome, Reservation, PendingSummary } from './stores/event-store.js'
+export type { PublishInput, PublishOutcome, Reservation, ReserveRequest, PendingSummary } from './stores/event-store.js'
 export type { ScheduleDefinition } from './stores/producer-schedule-store.js'
 export * from './schema.js'
 export * from './errors.js'

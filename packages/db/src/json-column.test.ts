@@ -8,7 +8,7 @@ defineStoreSuite('JSON columns', (env) => {
     const { db } = env()
     await seedWorkflow(db)
     const config = { topics: { inbox: {} }, producers: { poll: { schedule: { interval: '5m' } } }, n: 1.5, ok: true }
-    await db.workflows.setActiveScript('wf-1', 'wf-1-script-1', writeJsonColumn(config)!, NOW)
+    await db.workflows.setActiveScript({ id: 'wf-1', scriptId: 'wf-1-script-1', handlerConfig: writeJsonColumn(config)!, now: NOW })
     const row = await db.workflows.get('wf-1')
     expect(readJsonColumn(row!.handler_config, { table: 'workflows', column: 'handler_config', rowId: 'wf-1' })).toEqual(config)
   })

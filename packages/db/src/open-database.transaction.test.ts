@@ -33,9 +33,9 @@ async function seedEverything(db: LedgerflowDb): Promise<World> {
   await seedWorkflow(db, 'wf-2')
   await seedRun(db, w, 'other', { ordinal: 2, ...runState('failed') })
   await publishEvents(db, 'wf-1', ['m1', 'm2', 'm3'])
-  await db.events.reserve('wf-1', 'other', [{ topic: TOPIC, ids: ['m3'] }], NOW)
+  await db.events.reserve({ workflowId: 'wf-1', runId: 'other', reservations: [{ topic: TOPIC, ids: ['m3'] }], now: NOW })
   await db.events.release('other', { maxAttempts: 1, now: NOW })
-  await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW)
+  await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }], now: NOW })
   await db.mutations.insert(mutationRow(w, 'mut-1'))
   await db.schedules.sync('wf-1', [{ producerName: 'poll', kind: 'interval', expression: '5m', timezone: null, nextRunAt: NOW + 100 }], NOW)
   return w
@@ -49,7 +49,7 @@ type Write = [name: string, act: (s: Stores, w: World) => Promise<unknown>]
 const WRITES: Write[] = [
   ['workflows.insert', (s) => s.workflows.insert(workflowRow('wf-new'))],
   ['workflows.transitionStatus', (s) => s.workflows.transitionStatus('wf-1', { from: ['active'], to: 'paused', now: T })],
-  ['workflows.setActiveScript', (s) => s.workflows.setActiveScript('wf-1', 'wf-1-script-1', '{"changed":true}', T)],
+  ['workflows.setActiveScript', (s) => s.workflows.setActiveScript({ id: 'wf-1', scriptId: 'wf-1-script-1', handlerConfig: '{"changed":true}', now: T })],
   ['workflows.setTitle', (s) => s.workflows.setTitle('wf-1', 'Renamed', T)],
   ['workflows.allocateEventSequence', (s) => s.workflows.allocateEventSequence('wf-1', 5)],
   ['scripts.insert', (s) => s.scripts.insert(scriptRow('wf-1', 'v2', { version: 2 }))],
@@ -72,7 +72,7 @@ const WRITES: Write[] = [
   ['handlerState.put', (s, w) => s.handlerState.put({ workflowId: 'wf-1', handlerName: 'reply', state: '{}', runId: w.runId, now: T })],
   ['topics.ensure', (s) => s.topics.ensure('wf-1', ['new-topic'], { now: T, newId })],
   ['events.publish', (s) => publishEvents(s, 'wf-1', ['m9'], { now: T })],
-  ['events.reserve', (s, w) => s.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m2'] }], T)],
+  ['events.reserve', (s, w) => s.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m2'] }], now: T })],
   ['events.consume', (s, w) => s.events.consume(w.runId, T)],
   ['events.skip', (s, w) => s.events.skip(w.runId, T)],
   ['events.release', (s, w) => s.events.release(w.runId, { maxAttempts: 5, now: T })],
@@ -161,7 +161,7 @@ defineStoreSuite('db.transaction: reads and composition', (env) => {
     await db.transaction(async (tx) => {
       await publishEvents(tx, 'wf-1', ['m9'])
       expect((await tx.events.peekPending('wf-1', TOPIC, 10)).map((e) => e.message_id)).toEqual(['m2', 'm9'])
-      await tx.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m9'] }], T)
+      await tx.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m9'] }], now: T })
       expect((await tx.events.listReservedBy(w.runId)).map((e) => e.message_id)).toEqual(['m1', 'm9'])
     })
   })
@@ -171,7 +171,7 @@ defineStoreSuite('db.transaction: reads and composition', (env) => {
     const w = await seedEverything(db)
     const before = await dumpAll(db)
     await inRolledBackTransaction(db, async (tx) => {
-      await tx.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m2'] }], T)
+      await tx.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m2'] }], now: T })
       await tx.runs.transition(w.runId, { phase: 'preparing' }, { phase: 'prepared', prepare_result: '{}' })
       await publishEvents(tx, 'wf-1', ['m9'])
       await tx.mutations.transition('mut-1', ['pending'], { status: 'in_flight', now: T })

@@ -149,8 +149,8 @@ defineStoreSuite('schema: foreign keys', (env) => {
     const { db } = env()
     await seedWorkflow(db, 'wf-a')
     const b = await seedWorkflow(db, 'wf-b')
-    await expectViolation(db.workflows.setActiveScript('wf-a', b.scriptId, '{}', NOW), FK)
-    await expectViolation(db.workflows.setActiveScript('wf-a', 'no-such-script', '{}', NOW), FK)
+    await expectViolation(db.workflows.setActiveScript({ id: 'wf-a', scriptId: b.scriptId, handlerConfig: '{}', now: NOW }), FK)
+    await expectViolation(db.workflows.setActiveScript({ id: 'wf-a', scriptId: 'no-such-script', handlerConfig: '{}', now: NOW }), FK)
     expect((await db.workflows.get('wf-a'))?.active_script_id).toBe('wf-a-script-1')
   })
 

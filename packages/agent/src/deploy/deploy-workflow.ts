@@ -75,7 +75,7 @@ export async function deployWorkflow(ctx: EngineContext, options: DeployOptions)
     await tx.scripts.insert({ id: scriptId, workflow_id: workflowId, version, code: options.code, handler_config: configJson, created_at: now })
     await tx.topics.ensure(workflowId, [...topics], { now, newId: () => ctx.ids('topic') })
     if (!activate) return { version, statusChange: undefined }
-    await tx.workflows.setActiveScript(workflowId, scriptId, configJson, now)
+    await tx.workflows.setActiveScript({ id: workflowId, scriptId, handlerConfig: configJson, now })
     await tx.schedules.sync(
       workflowId,
       config.producers.map((p) => ({ producerName: p.name, ...kindOf(p), nextRunAt: now })),

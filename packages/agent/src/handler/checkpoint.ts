@@ -109,7 +109,7 @@ function oneStatement(
     }
     if (!wakeup) return undefined
     const effectsOf = { workflowId: run.workflow_id, consumerName: run.handler_name, now, wakeup, ...(reserve ? { reserve } : {}) }
-    return (update) => ctx.db.runs.prepare(run.id, guard, update, effectsOf)
+    return (update) => ctx.db.runs.prepare({ id: run.id, guard, set: update, effects: effectsOf })
   }
   if (patch.status === 'committed') {
     let consumes = false
@@ -123,11 +123,11 @@ function oneStatement(
     const effectsOf = { now, ...(state === undefined ? {} : { state: { workflowId: run.workflow_id, handlerName: run.handler_name, state } }) }
     if (nextPick) {
       return async (update) => {
-        const { applied, view } = await ctx.db.runs.commitSeeing(run.id, guard, update, effectsOf, nextPick)
+        const { applied, view } = await ctx.db.runs.commitSeeing({ id: run.id, guard, set: update, effects: effectsOf }, nextPick)
         return { outcome: applied ? 'applied' : 'moved', ...(view ? { view } : {}) }
       }
     }
-    return async (update) => ({ outcome: (await ctx.db.runs.commit(run.id, guard, update, effectsOf)) ? 'applied' : 'moved' })
+    return async (update) => ({ outcome: (await ctx.db.runs.commit({ id: run.id, guard, set: update, effects: effectsOf })) ? 'applied' : 'moved' })
   }
   return undefined
 }
@@ -200,7 +200,7 @@ async function perform(ctx: EngineContext, tx: LedgerflowTx, e: EffectInput): Pr
   switch (effect.type) {
     case 'reserve':
       // Throws ReservationRejectedError (nothing reserved): the whole checkpoint rolls back.
-      await tx.events.reserve(run.workflow_id, run.id, effect.reservations, now)
+      await tx.events.reserve({ workflowId: run.workflow_id, runId: run.id, reservations: effect.reservations, now })
       return
     case 'events':
       if (effect.action === 'consume') await tx.events.consume(run.id, now)

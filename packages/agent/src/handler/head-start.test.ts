@@ -153,7 +153,7 @@ describeBackends('head start: evaluations started while the checkpoint before th
     const transitionMoving = mutations.transitionMoving.bind(mutations)
     let failed = 0
     mutations.transitionMoving = async (...args: Parameters<typeof transitionMoving>) => {
-      if (args[2].status === 'applied' && failed === 0) {
+      if (args[0].change.status === 'applied' && failed === 0) {
         failed++
         throw new Error('connection reset while writing the outcome')
       }

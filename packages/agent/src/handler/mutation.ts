@@ -273,7 +273,12 @@ async function commitOutcome(ctx: EngineContext, call: InFlightCall, { outcome, 
   // to keep, a transaction holds them all.
   const settle = (db: EngineContext['db'] | LedgerflowTx) =>
     phase
-      ? db.mutations.transitionMoving(mutationId, ['in_flight'], change, { runId: run.id, from: { phase: 'mutating', status: 'active' }, to: { phase, attempt: 1 } })
+      ? db.mutations.transitionMoving({
+          id: mutationId,
+          from: ['in_flight'],
+          change,
+          move: { runId: run.id, from: { phase: 'mutating', status: 'active' }, to: { phase, attempt: 1 } },
+        })
       : db.mutations.transition(mutationId, ['in_flight'], change)
   const moved = () => new InternalError(`ledger row ${mutationId} is no longer in_flight`, { code: 'ledger_moved' })
   if (logs.length === 0 && cost === 0) {

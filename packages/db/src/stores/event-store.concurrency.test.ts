@@ -54,7 +54,7 @@ defineStoreSuite('event store: concurrent reservations', (env) => {
       try {
         outcomes = await Promise.allSettled(
           runs.map((runId, i) =>
-            handles[i % handles.length]!.transaction((tx) => tx.events.reserve('wf-1', runId, request(round, i), NOW + 1)),
+            handles[i % handles.length]!.transaction((tx) => tx.events.reserve({ workflowId: 'wf-1', runId, reservations: request(round, i), now: NOW + 1 })),
           ),
         )
       } finally {

@@ -29,7 +29,7 @@ defineStoreSuite('event store: workflow isolation', (env) => {
 
   it('reserves only the events of the reserving workflow', async () => {
     const { db, a } = await setUp()
-    expect(await db.events.reserve('wf-a', a.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW)).toBe(1)
+    expect(await db.events.reserve({ workflowId: 'wf-a', runId: a.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }], now: NOW })).toBe(1)
     expect(await state(db, 'wf-a')).toEqual([
       ['m1', 'reserved', a.runId, 1],
       ['m2', 'pending', null, 1],
@@ -42,8 +42,8 @@ defineStoreSuite('event store: workflow isolation', (env) => {
 
   it('lets the other workflow reserve its own event of the same messageId', async () => {
     const { db, a, b } = await setUp()
-    await db.events.reserve('wf-a', a.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW)
-    expect(await db.events.reserve('wf-b', b.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW)).toBe(1)
+    await db.events.reserve({ workflowId: 'wf-a', runId: a.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }], now: NOW })
+    expect(await db.events.reserve({ workflowId: 'wf-b', runId: b.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }], now: NOW })).toBe(1)
     expect((await db.events.get(eventId('wf-b', 'm1')))?.reserved_by_run_id).toBe(b.runId)
     expect((await db.events.get(eventId('wf-a', 'm1')))?.reserved_by_run_id).toBe(a.runId)
   })
@@ -51,7 +51,7 @@ defineStoreSuite('event store: workflow isolation', (env) => {
   it('rejects a messageId that exists only in the other workflow', async () => {
     const { db, a } = await setUp()
     await publishEvents(db, 'wf-b', ['only-b'])
-    await expect(db.events.reserve('wf-a', a.runId, [{ topic: TOPIC, ids: ['only-b'] }], NOW)).rejects.toBeInstanceOf(
+    await expect(db.events.reserve({ workflowId: 'wf-a', runId: a.runId, reservations: [{ topic: TOPIC, ids: ['only-b'] }], now: NOW })).rejects.toBeInstanceOf(
       ReservationRejectedError,
     )
     expect((await db.events.get(eventId('wf-b', 'only-b')))?.status).toBe('pending')
@@ -59,9 +59,9 @@ defineStoreSuite('event store: workflow isolation', (env) => {
 
   it('consumes, releases and skips only the run events of its own workflow', async () => {
     const { db, a, b } = await setUp()
-    await db.events.reserve('wf-a', a.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW)
-    await db.events.reserve('wf-a', a.runId, [{ topic: TOPIC, ids: ['m2'] }], NOW)
-    await db.events.reserve('wf-b', b.runId, [{ topic: TOPIC, ids: ['m1', 'm2'] }], NOW)
+    await db.events.reserve({ workflowId: 'wf-a', runId: a.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }], now: NOW })
+    await db.events.reserve({ workflowId: 'wf-a', runId: a.runId, reservations: [{ topic: TOPIC, ids: ['m2'] }], now: NOW })
+    await db.events.reserve({ workflowId: 'wf-b', runId: b.runId, reservations: [{ topic: TOPIC, ids: ['m1', 'm2'] }], now: NOW })
     expect(await db.events.consume(a.runId, NOW)).toBe(2)
     expect(await state(db, 'wf-b')).toEqual([
       ['m1', 'reserved', b.runId, 1],
@@ -80,7 +80,7 @@ defineStoreSuite('event store: workflow isolation', (env) => {
 
   it('peeks and looks up only the events of the asking workflow', async () => {
     const { db, a } = await setUp()
-    await db.events.reserve('wf-a', a.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW)
+    await db.events.reserve({ workflowId: 'wf-a', runId: a.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }], now: NOW })
     expect((await db.events.peekPending('wf-a', TOPIC, 10)).map((e) => e.id)).toEqual([eventId('wf-a', 'm2')])
     expect((await db.events.peekPending('wf-b', TOPIC, 10)).map((e) => e.id)).toEqual([eventId('wf-b', 'm1'), eventId('wf-b', 'm2')])
     const found = await db.events.getByMessageIds('wf-a', TOPIC, ['m1'])
@@ -90,7 +90,7 @@ defineStoreSuite('event store: workflow isolation', (env) => {
 
   it('keeps summaries and counts per workflow', async () => {
     const { db, a } = await setUp()
-    await db.events.reserve('wf-a', a.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW)
+    await db.events.reserve({ workflowId: 'wf-a', runId: a.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }], now: NOW })
     expect(await db.events.pendingSummary('wf-a')).toEqual([{ topic: TOPIC, count: 1, oldestSequence: 2, newestSequence: 2 }])
     expect(await db.events.pendingSummary('wf-b')).toEqual([{ topic: TOPIC, count: 2, oldestSequence: 1, newestSequence: 2 }])
     expect(await db.events.countByStatus('wf-a')).toEqual({ pending: 1, reserved: 1 })

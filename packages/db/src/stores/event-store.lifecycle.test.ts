@@ -11,8 +11,8 @@ defineStoreSuite('event store: consume, skip, transfer', (env) => {
     const w = await seedWorld(db)
     await seedRun(db, w, 'other', { ordinal: 2, ...runState('failed') })
     await publishEvents(db, 'wf-1', ['m1', 'm2', 'm3', 'm4'])
-    await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m1', 'm2'] }], NOW)
-    await db.events.reserve('wf-1', 'other', [{ topic: TOPIC, ids: ['m3'] }], NOW)
+    await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m1', 'm2'] }], now: NOW })
+    await db.events.reserve({ workflowId: 'wf-1', runId: 'other', reservations: [{ topic: TOPIC, ids: ['m3'] }], now: NOW })
     return { db, w }
   }
   const statuses = async (db: LedgerflowDb) =>
@@ -76,7 +76,7 @@ defineStoreSuite('event store: release and requeue', (env) => {
     return { db, w }
   }
   const reserve = (db: LedgerflowDb, runId: string, ids: string[]) =>
-    db.events.reserve('wf-1', runId, [{ topic: TOPIC, ids }], NOW)
+    db.events.reserve({ workflowId: 'wf-1', runId, reservations: [{ topic: TOPIC, ids }], now: NOW })
   const event = async (db: LedgerflowDb, messageId: string) => (await db.events.get(eventId('wf-1', messageId)))!
 
   it('puts the run events back to pending with the next attempt number', async () => {

@@ -33,7 +33,7 @@ defineStoreSuite('event store: reserve', (env) => {
     {
       name: 'a consumed event',
       arrange: async (db, w) => {
-        await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m3'] }], NOW)
+        await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m3'] }], now: NOW })
         await db.events.consume(w.runId, NOW)
       },
       ids: [...good, 'm3'],
@@ -41,20 +41,20 @@ defineStoreSuite('event store: reserve', (env) => {
     },
     {
       name: 'an event reserved by another run',
-      arrange: (db) => db.events.reserve('wf-1', 'other', [{ topic: TOPIC, ids: ['m3'] }], NOW),
+      arrange: (db) => db.events.reserve({ workflowId: 'wf-1', runId: 'other', reservations: [{ topic: TOPIC, ids: ['m3'] }], now: NOW }),
       ids: [...good, 'm3'],
       reason: /'m3' is reserved, not pending/,
     },
     {
       name: 'an event already reserved by this run',
-      arrange: (db, w) => db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m3'] }], NOW),
+      arrange: (db, w) => db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m3'] }], now: NOW }),
       ids: [...good, 'm3'],
       reason: /'m3' is already reserved by this run/,
     },
     {
       name: 'a dead event',
       arrange: async (db, w) => {
-        await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m3'] }], NOW)
+        await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m3'] }], now: NOW })
         await db.events.release(w.runId, { maxAttempts: 1, now: NOW })
       },
       ids: [...good, 'm3'],
@@ -66,7 +66,7 @@ defineStoreSuite('event store: reserve', (env) => {
     const { db, w } = await setUp()
     await arrange(db, w)
     const before = await dumpAll(db)
-    const error = await rejected(db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids }], NOW + 1))
+    const error = await rejected(db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids }], now: NOW + 1 }))
     expect(error.message).toMatch(reason)
     expect(error.message).toMatch(/Nothing was reserved/)
     expect(error.topic).toBe(TOPIC)
@@ -77,7 +77,7 @@ defineStoreSuite('event store: reserve', (env) => {
     const { db, w } = await setUp()
     const before = await dumpAll(db)
     const error = await rejected(
-      db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: good }, { topic: 'nope', ids: ['m1'] }], NOW),
+      db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: good }, { topic: 'nope', ids: ['m1'] }], now: NOW }),
     )
     expect(error.topic).toBe('nope')
     expect(error.problems[0]?.reason).toMatch(/topic this workflow does not have/)
@@ -86,8 +86,8 @@ defineStoreSuite('event store: reserve', (env) => {
 
   it('names every problem of a topic, not only the first', async () => {
     const { db, w } = await setUp()
-    await db.events.reserve('wf-1', 'other', [{ topic: TOPIC, ids: ['m4'] }], NOW)
-    const error = await rejected(db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m1', 'x', 'm4', 'y'] }], NOW))
+    await db.events.reserve({ workflowId: 'wf-1', runId: 'other', reservations: [{ topic: TOPIC, ids: ['m4'] }], now: NOW })
+    const error = await rejected(db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m1', 'x', 'm4', 'y'] }], now: NOW }))
     expect(error.problems).toEqual([
       { messageId: 'x', reason: 'does not exist' },
       { messageId: 'm4', reason: 'is reserved, not pending' },
@@ -100,7 +100,7 @@ defineStoreSuite('event store: reserve', (env) => {
     await publishEvents(db, 'wf-1', ['o1'], { topic: 'other' })
     await db.transaction(async (tx) => {
       const error = await tx.events
-        .reserve('wf-1', w.runId, [{ topic: TOPIC, ids: good }, { topic: 'other', ids: ['o1', 'ghost'] }], NOW)
+        .reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: good }, { topic: 'other', ids: ['o1', 'ghost'] }], now: NOW })
         .then(() => undefined, (e: unknown) => e)
       expect(error).toBeInstanceOf(ReservationRejectedError)
       // The caller handles the rejection and commits its other work.
@@ -114,16 +114,16 @@ defineStoreSuite('event store: reserve', (env) => {
   it('reserves every listed event of several topics and returns how many', async () => {
     const { db, w } = await setUp()
     await publishEvents(db, 'wf-1', ['o1', 'o2'], { topic: 'other' })
-    const count = await db.events.reserve(
-      'wf-1',
-      w.runId,
-      [
+    const count = await db.events.reserve({
+      workflowId: 'wf-1',
+      runId: w.runId,
+      reservations: [
         { topic: TOPIC, ids: ['m2', 'm1', 'm2'] },
         { topic: 'other', ids: ['o2'] },
         { topic: 'other', ids: [] },
       ],
-      NOW + 7,
-    )
+      now: NOW + 7,
+    })
     expect(count).toBe(3)
     const held = await db.events.listReservedBy(w.runId)
     expect(held.map((e) => e.message_id)).toEqual(['m1', 'm2', 'o2'])
@@ -134,16 +134,16 @@ defineStoreSuite('event store: reserve', (env) => {
   it('returns 0 and changes nothing for an empty reservation list', async () => {
     const { db, w } = await setUp()
     const before = await dumpAll(db)
-    expect(await db.events.reserve('wf-1', w.runId, [], NOW)).toBe(0)
-    expect(await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: [] }], NOW)).toBe(0)
+    expect(await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [], now: NOW })).toBe(0)
+    expect(await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: [] }], now: NOW })).toBe(0)
     expect(await dumpAll(db)).toEqual(before)
   })
 
   it('gives an event to exactly one of two runs reserving it at once', async () => {
     const { db, w } = await setUp()
     const outcomes = await Promise.allSettled([
-      db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m1', 'm2'] }], NOW),
-      db.events.reserve('wf-1', 'other', [{ topic: TOPIC, ids: ['m2', 'm3'] }], NOW),
+      db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m1', 'm2'] }], now: NOW }),
+      db.events.reserve({ workflowId: 'wf-1', runId: 'other', reservations: [{ topic: TOPIC, ids: ['m2', 'm3'] }], now: NOW }),
     ])
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1)
     const rejection = outcomes.find((o) => o.status === 'rejected')

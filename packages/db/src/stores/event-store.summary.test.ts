@@ -20,7 +20,7 @@ defineStoreSuite('event store: pending summaries', (env) => {
 
   it('leaves reserved and consumed events out of the summary', async () => {
     const { db, w } = await setUp()
-    await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m1', 'm4'] }, { topic: 'other', ids: ['o1', 'o2'] }], NOW)
+    await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m1', 'm4'] }, { topic: 'other', ids: ['o1', 'o2'] }], now: NOW })
     expect(await db.events.pendingSummary('wf-1')).toEqual([{ topic: TOPIC, count: 2, oldestSequence: 2, newestSequence: 3 }])
     await db.events.consume(w.runId, NOW)
     expect(await db.events.pendingSummary('wf-1')).toEqual([{ topic: TOPIC, count: 2, oldestSequence: 2, newestSequence: 3 }])
@@ -39,20 +39,20 @@ defineStoreSuite('event store: pending summaries', (env) => {
 
   it('ignores consumed, skipped, reserved and dead events in the bounds', async () => {
     const { db, w } = await setUp()
-    await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW)
+    await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }], now: NOW })
     await db.events.consume(w.runId, NOW)
-    await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m4'] }], NOW)
+    await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m4'] }], now: NOW })
     expect(await db.events.pendingBounds('wf-1', [TOPIC])).toEqual([{ topic: TOPIC, oldestSequence: 2, newestSequence: 3 }])
     await db.events.release(w.runId, { maxAttempts: 1, now: NOW })
     expect(await db.events.pendingBounds('wf-1', [TOPIC])).toEqual([{ topic: TOPIC, oldestSequence: 2, newestSequence: 3 }])
-    await db.events.reserve('wf-1', w.runId, [{ topic: 'other', ids: ['o1', 'o2'] }], NOW)
+    await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: 'other', ids: ['o1', 'o2'] }], now: NOW })
     await db.events.skip(w.runId, NOW)
     expect(await db.events.pendingBounds('wf-1', ['other'])).toEqual([])
   })
 
   it('counts events by status and lists them by sequence, filtered by status and topic', async () => {
     const { db, w } = await setUp()
-    await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m2'] }, { topic: 'other', ids: ['o1'] }], NOW)
+    await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m2'] }, { topic: 'other', ids: ['o1'] }], now: NOW })
     await db.events.consume(w.runId, NOW)
     expect(await db.events.countByStatus('wf-1')).toEqual({ pending: 4, consumed: 2 })
     expect(await db.events.countByStatus('nope')).toEqual({})

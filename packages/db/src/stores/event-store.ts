@@ -28,6 +28,16 @@ export interface Reservation {
   ids: readonly string[]
 }
 
+/** What {@link EventStore.reserve} reserves, for which run. */
+export interface ReserveRequest {
+  workflowId: string
+  /** The run the events are reserved for. */
+  runId: string
+  /** The ids to reserve, by topic. */
+  reservations: readonly Reservation[]
+  now: number
+}
+
 /** Pending events of one topic. */
 export interface PendingSummary {
   topic: string
@@ -48,11 +58,11 @@ export interface EventStore {
   /** Events of a topic with these message ids, in any status (unknown ids are left out). */
   getByMessageIds(workflowId: string, topic: string, messageIds: readonly string[]): Promise<Event[]>
   /**
-   * Reserves the listed events for `runId`, all or nothing: every id must name a pending event of that topic of
-   * this workflow. Otherwise throws {@link ReservationRejectedError} and reserves nothing, also inside a caller's
-   * transaction that catches the error and goes on. Returns the number of events reserved.
+   * Reserves the events listed in `reservations` for `runId`, all or nothing: every id must name a pending event of
+   * that topic of workflow `workflowId`. Otherwise throws {@link ReservationRejectedError} and reserves nothing, also
+   * inside a caller's transaction that catches the error and goes on. Returns the number of events reserved.
    */
-  reserve(workflowId: string, runId: string, reservations: readonly Reservation[], now: number): Promise<number>
+  reserve(request: ReserveRequest): Promise<number>
   listReservedBy(runId: string): Promise<Event[]>
   /** reserved → consumed for every event the run holds. */
   consume(runId: string, now: number): Promise<number>
@@ -268,7 +278,7 @@ export function createEventStore(db: Executor): EventStore {
         .orderBy('sequence')
         .execute()
     },
-    async reserve(workflowId, runId, reservations, now) {
+    async reserve({ workflowId, runId, reservations, now }) {
       // The common case, one event: one statement, which reserves it or changes nothing. When it changes nothing, the
       // checks below say why (or reserve it, if it became pending meanwhile).
       const asked = reservations.filter((r) => r.ids.length > 0)

@@ -32,7 +32,7 @@ defineStoreSuite('mutation store: ledger writes that move the run', (env) => {
     const w = await seedWorld(db)
     await db.runs.transition(w.runId, {}, { phase: 'mutating', attempt: 2 })
     await db.mutations.insert(mutationRow(w, 'm1', { status: 'in_flight' }))
-    expect(await db.mutations.transitionMoving('m1', ['in_flight'], { status: 'applied', result: '{"id":7}', now: NOW + 5 }, toMutated(w.runId))).toBe(true)
+    expect(await db.mutations.transitionMoving({ id: 'm1', from: ['in_flight'], change: { status: 'applied', result: '{"id":7}', now: NOW + 5 }, move: toMutated(w.runId) })).toBe(true)
     expect(await db.mutations.get('m1')).toMatchObject({ status: 'applied', result: '{"id":7}', error: null, updated_at: NOW + 5 })
     expect(await db.runs.get(w.runId)).toMatchObject({ phase: 'mutated', attempt: 1 })
   })
@@ -42,7 +42,7 @@ defineStoreSuite('mutation store: ledger writes that move the run', (env) => {
     const w = await seedWorld(db)
     await db.runs.transition(w.runId, {}, { phase: 'mutating', status: 'paused', attempt: 2 })
     await db.mutations.insert(mutationRow(w, 'm1', { status: 'in_flight' }))
-    expect(await db.mutations.transitionMoving('m1', ['in_flight'], { status: 'failed', error: '{"message":"no"}', errorType: 'logic', now: NOW + 5 }, toMutated(w.runId))).toBe(
+    expect(await db.mutations.transitionMoving({ id: 'm1', from: ['in_flight'], change: { status: 'failed', error: '{"message":"no"}', errorType: 'logic', now: NOW + 5 }, move: toMutated(w.runId) })).toBe(
       true,
     )
     expect(await db.mutations.get('m1')).toMatchObject({ status: 'failed', error_type: 'logic' })
@@ -55,8 +55,8 @@ defineStoreSuite('mutation store: ledger writes that move the run', (env) => {
     await db.runs.transition(w.runId, {}, { phase: 'mutating' })
     await db.mutations.insert(mutationRow(w, 'm1', { status: 'indeterminate' }))
     const [row, run] = [await db.mutations.get('m1'), await db.runs.get(w.runId)]
-    expect(await db.mutations.transitionMoving('m1', ['in_flight'], { status: 'applied', result: '1', now: NOW + 5 }, toMutated(w.runId))).toBe(false)
-    expect(await db.mutations.transitionMoving('m1', [], { status: 'applied', result: '1', now: NOW + 5 }, toMutated(w.runId))).toBe(false)
+    expect(await db.mutations.transitionMoving({ id: 'm1', from: ['in_flight'], change: { status: 'applied', result: '1', now: NOW + 5 }, move: toMutated(w.runId) })).toBe(false)
+    expect(await db.mutations.transitionMoving({ id: 'm1', from: [], change: { status: 'applied', result: '1', now: NOW + 5 }, move: toMutated(w.runId) })).toBe(false)
     expect(await db.mutations.get('m1')).toEqual(row)
     expect(await db.runs.get(w.runId)).toEqual(run)
   })
@@ -84,7 +84,7 @@ defineStoreSuite('mutation store: ledger writes that move the run', (env) => {
     const inserted = insertedMutation(full)
     expect(await db.mutations.get('m1')).toEqual(inserted)
     const change = { status: 'applied' as const, result: '{"ok":true}', now: NOW + 9 }
-    expect(await db.mutations.transitionMoving('m1', ['in_flight'], change, toMutated(w.runId))).toBe(true)
+    expect(await db.mutations.transitionMoving({ id: 'm1', from: ['in_flight'], change, move: toMutated(w.runId) })).toBe(true)
     expect(await db.mutations.get('m1')).toEqual(changedMutation(inserted, change))
     // A row that leaves optional columns out reads back with their defaults.
     const w2 = await seedWorld(db, 'wf-2')

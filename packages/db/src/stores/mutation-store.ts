@@ -26,6 +26,16 @@ export interface RunMove {
   to: { phase: RunPhase; attempt?: number }
 }
 
+/** What {@link MutationStore.transitionMoving} changes: the ledger row's transition and its run's move. */
+export interface TransitionMovingRequest {
+  /** The ledger row. */
+  id: string
+  /** The statuses the row may move from (never `applied`). */
+  from: readonly Exclude<MutationStatus, 'applied'>[]
+  change: MutationChange
+  move: RunMove
+}
+
 /** The mutation ledger. An `applied` row never changes: no transition starts from `applied`. */
 export interface MutationStore {
   insert(row: NewMutation): Promise<void>
@@ -41,11 +51,11 @@ export interface MutationStore {
    */
   insertMoving(row: NewMutation, move: RunMove): Promise<boolean>
   /**
-   * {@link transition}, and when it applies, the run's move in the same atomic step (which, like
-   * `runs.transition`, may itself not apply). Returns whether the ledger row changed (false: nothing was written).
+   * {@link transition} (`id`, `from`, `change`), and when it applies, the run's `move` in the same atomic step (which,
+   * like `runs.transition`, may itself not apply). Returns whether the ledger row changed (false: nothing was written).
    * One statement on PostgreSQL, a transaction on SQLite.
    */
-  transitionMoving(id: string, from: readonly Exclude<MutationStatus, 'applied'>[], change: MutationChange, move: RunMove): Promise<boolean>
+  transitionMoving(request: TransitionMovingRequest): Promise<boolean>
 }
 
 /**
@@ -209,7 +219,7 @@ export function createMutationStore(db: Executor): MutationStore {
         return true
       })
     },
-    async transitionMoving(id, from, change, move) {
+    async transitionMoving({ id, from, change, move }) {
       const allowed = from.filter((s) => (s as MutationStatus) !== 'applied')
       if (allowed.length === 0) return false
       if (!isSqlite(db)) {

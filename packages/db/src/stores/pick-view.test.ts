@@ -28,7 +28,7 @@ defineStoreSuite('workflow store: the pick view', (env) => {
 
   it('agrees with the separate reads of bounds and wake-ups after reservations and consumption', async () => {
     const { db, w } = await setUp()
-    await db.events.reserve('wf-1', w.runId, [{ topic: TOPIC, ids: ['m1'] }, { topic: 'other', ids: ['o1', 'o2'] }], NOW)
+    await db.events.reserve({ workflowId: 'wf-1', runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }, { topic: 'other', ids: ['o1', 'o2'] }], now: NOW })
     await db.events.consume(w.runId, NOW)
     const view = await db.workflows.pickView('wf-1', [TOPIC, 'other'])
     expect(view.bounds).toEqual(await db.events.pendingBounds('wf-1', [TOPIC, 'other']))

@@ -10,7 +10,7 @@ import type { Database, HandlerRunUpdate, RunPhase, RunStatus, WorkflowStatus } 
 import { sleepAfterWakeupWrite } from './consumer-wakeup-store.js'
 import { reservePendingEvent } from './event-store.js'
 import { type PickRow, pendingEventsQuery, pickViewQuery } from './pick-view.js'
-import type { RunCommitEffects } from './run-store.js'
+import type { RunCommitEffects, RunPrepareEffects } from './run-store.js'
 import { definedColumns, rowOf } from './run-queries.js'
 
 /** PostgreSQL commit checkpoints by shape (the run columns set, whether a state is stored). */
@@ -36,12 +36,28 @@ export interface CommitShape {
   withState: boolean
 }
 
-/** A run's commit checkpoint, as {@link RunStore.commit} gets it. */
+/** A run's commit checkpoint, as {@link RunStore.commit} (and {@link RunStore.commitSeeing}) gets it. */
 export interface CommitRequest {
+  /** The run. */
   id: string
+  /** The run's phase and status now; the commit applies only if both still hold. */
   guard: { phase: RunPhase; status: RunStatus }
+  /** The run's columns to set. */
   set: HandlerRunUpdate
+  /** What the commit writes besides the run. */
   effects: RunCommitEffects
+}
+
+/** A consumer run's prepared checkpoint, as {@link RunStore.prepare} gets it. */
+export interface PrepareRequest {
+  /** The run. */
+  id: string
+  /** The run's phase and status now; the checkpoint applies only if both still hold. */
+  guard: { phase: RunPhase; status: RunStatus }
+  /** The run's columns to set. */
+  set: HandlerRunUpdate
+  /** What the checkpoint writes besides the run. */
+  effects: RunPrepareEffects
 }
 
 /** Pure; the shape of a commit statement (the run columns set, whether a state is stored) and its arguments. */

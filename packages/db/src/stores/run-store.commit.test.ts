@@ -10,7 +10,7 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     const { db } = env()
     const w = await seedWorld(db)
     await publishEvents(db, w.workflowId, ['m1', 'm2', 'm3'])
-    await db.events.reserve(w.workflowId, w.runId, [{ topic: TOPIC, ids: ['m1', 'm2'] }], NOW + 1)
+    await db.events.reserve({ workflowId: w.workflowId, runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m1', 'm2'] }], now: NOW + 1 })
     await db.runs.transition(w.runId, {}, { phase: 'emitting' })
     await db.handlerState.put({ workflowId: w.workflowId, handlerName: 'reply', state: '{"n":1}', runId: null, now: NOW })
     return { db, w }
@@ -22,7 +22,7 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     const { db, w } = await runWithEvents()
     const run = await db.runs.get(w.runId)
     const state = { workflowId: w.workflowId, handlerName: run!.handler_name, state: '{"n":2}' }
-    expect(await db.runs.commit(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7, state })).toBe(true)
+    expect(await db.runs.commit({ id: w.runId, guard: { phase: 'emitting', status: 'active' }, set: committed, effects: { now: NOW + 7, state } })).toBe(true)
     expect(await db.runs.get(w.runId)).toEqual({ ...run, ...committed })
     expect(await statuses(db, w.workflowId)).toEqual({
       m1: ['consumed', w.runId, NOW + 7],
@@ -36,7 +36,7 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     const { db, w } = await runWithEvents()
     const run = await db.runs.get(w.runId)
     await db.handlerState.put({ workflowId: w.workflowId, handlerName: run!.handler_name, state: '{"n":1}', runId: null, now: NOW })
-    expect(await db.runs.commit(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 })).toBe(true)
+    expect(await db.runs.commit({ id: w.runId, guard: { phase: 'emitting', status: 'active' }, set: committed, effects: { now: NOW + 7 } })).toBe(true)
     expect(await db.handlerState.get(w.workflowId, run!.handler_name)).toMatchObject({ state: '{"n":1}', updated_at: NOW, updated_by_run_id: null })
     expect((await statuses(db, w.workflowId)).m1).toEqual(['consumed', w.runId, NOW + 7])
   })
@@ -47,7 +47,7 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     const run = await db.runs.get(w.runId)
     const before = await statuses(db, w.workflowId)
     const state = { workflowId: w.workflowId, handlerName: run!.handler_name, state: '{"n":2}' }
-    expect(await db.runs.commit(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7, state })).toBe(false)
+    expect(await db.runs.commit({ id: w.runId, guard: { phase: 'emitting', status: 'active' }, set: committed, effects: { now: NOW + 7, state } })).toBe(false)
     expect(await db.runs.get(w.runId)).toEqual(run)
     expect(await statuses(db, w.workflowId)).toEqual(before)
     expect((await db.handlerState.get(w.workflowId, run!.handler_name))?.state ?? null).not.toBe('{"n":2}')
@@ -56,8 +56,8 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
   it('consumes only the events this run holds', async () => {
     const { db, w } = await runWithEvents()
     const other = await seedRun(db, w, 'wf-1-run-2', { status: 'committed', phase: 'committed', end_timestamp: NOW, ordinal: 2 })
-    await db.events.reserve(w.workflowId, other, [{ topic: TOPIC, ids: ['m3'] }], NOW + 2)
-    expect(await db.runs.commit(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 })).toBe(true)
+    await db.events.reserve({ workflowId: w.workflowId, runId: other, reservations: [{ topic: TOPIC, ids: ['m3'] }], now: NOW + 2 })
+    expect(await db.runs.commit({ id: w.runId, guard: { phase: 'emitting', status: 'active' }, set: committed, effects: { now: NOW + 7 } })).toBe(true)
     expect((await statuses(db, w.workflowId)).m3).toEqual(['reserved', other, NOW + 2])
   })
 
@@ -67,7 +67,7 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     const before = await statuses(db, w.workflowId)
     await expect(
       db.transaction(async (tx) => {
-        expect(await tx.runs.commit(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 })).toBe(true)
+        expect(await tx.runs.commit({ id: w.runId, guard: { phase: 'emitting', status: 'active' }, set: committed, effects: { now: NOW + 7 } })).toBe(true)
         throw new Error('stop')
       }),
     ).rejects.toThrow('stop')
@@ -82,7 +82,7 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     const run = await db.runs.get(w.runId)
     const state = { workflowId: w.workflowId, handlerName: run!.handler_name, state: '{"n":2}' }
     const see = { workflowId: w.workflowId, topics: [TOPIC, 'none', TOPIC], handlers: [run!.handler_name, 'digest', 'absent'] }
-    const seen = await db.runs.commitSeeing(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7, state }, see)
+    const seen = await db.runs.commitSeeing({ id: w.runId, guard: { phase: 'emitting', status: 'active' }, set: committed, effects: { now: NOW + 7, state } }, see)
     expect(seen.applied).toBe(true)
     expect(await db.runs.get(w.runId)).toEqual({ ...run, ...committed })
     expect((await statuses(db, w.workflowId)).m1).toEqual(['consumed', w.runId, NOW + 7])
@@ -99,7 +99,7 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     await db.runs.transition(w.runId, {}, { status: 'paused' })
     const before = await statuses(db, w.workflowId)
     const see = { workflowId: w.workflowId, topics: [TOPIC], handlers: ['reply'] }
-    expect(await db.runs.commitSeeing(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 }, see)).toEqual({ applied: false })
+    expect(await db.runs.commitSeeing({ id: w.runId, guard: { phase: 'emitting', status: 'active' }, set: committed, effects: { now: NOW + 7 } }, see)).toEqual({ applied: false })
     expect(await statuses(db, w.workflowId)).toEqual(before)
   })
 
@@ -107,7 +107,7 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     const { db, w } = await runWithEvents()
     const run = await db.runs.get(w.runId)
     const see = { workflowId: w.workflowId, topics: [TOPIC], handlers: [run!.handler_name] }
-    const seen = await db.runs.commitSeeing(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 }, see)
+    const seen = await db.runs.commitSeeing({ id: w.runId, guard: { phase: 'emitting', status: 'active' }, set: committed, effects: { now: NOW + 7 } }, see)
     expect(seen.applied).toBe(true)
     if (backend() === 'sqlite') return expect(seen.view).toBeUndefined()
     expect(seen.view).toEqual(await db.workflows.pickView(w.workflowId, see.topics, see.handlers))
@@ -119,7 +119,7 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     await publishEvents(db, w.workflowId, ['m4', 'm5'])
     const run = await db.runs.get(w.runId)
     const see = { workflowId: w.workflowId, topics: [TOPIC], handlers: [run!.handler_name], peek: { topic: TOPIC, limit: 2 } }
-    const seen = await db.runs.commitSeeing(w.runId, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 }, see)
+    const seen = await db.runs.commitSeeing({ id: w.runId, guard: { phase: 'emitting', status: 'active' }, set: committed, effects: { now: NOW + 7 } }, see)
     expect(seen.applied).toBe(true)
     if (backend() === 'sqlite') return expect(seen.view).toBeUndefined()
     // m1 and m2 were this run's (consumed by the commit); the two oldest pending ones, whole rows as a read gives them.
@@ -134,7 +134,7 @@ defineStoreSuite('run store: commit checkpoint', (env) => {
     const { db, w } = await runWithEvents()
     const run = await db.runs.get(w.runId)
     const commitSeeing = (id: string, topic: string) =>
-      db.runs.commitSeeing(id, { phase: 'emitting', status: 'active' }, committed, { now: NOW + 7 }, { workflowId: w.workflowId, topics: [TOPIC], handlers: [run!.handler_name], peek: { topic, limit: 50 } })
+      db.runs.commitSeeing({ id, guard: { phase: 'emitting', status: 'active' }, set: committed, effects: { now: NOW + 7 } }, { workflowId: w.workflowId, topics: [TOPIC], handlers: [run!.handler_name], peek: { topic, limit: 50 } })
     const seen = await commitSeeing(w.runId, TOPIC)
     if (backend() === 'sqlite') return expect(seen.view).toBeUndefined()
     expect(seen.view?.pending?.events.map((e) => e.message_id)).toEqual(['m3'])

@@ -30,7 +30,7 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
 
   it('moves the run, reserves the event and writes the wake-up row and the workflow sleep in one step', async () => {
     const { db, w, run, effects, events } = await world()
-    expect((await db.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm2' } }))).outcome).toBe('applied')
+    expect((await db.runs.prepare({ id: w.runId, guard, set: prepared, effects: effects({ reserve: { topic: TOPIC, messageId: 'm2' } }) })).outcome).toBe('applied')
     expect(await db.runs.get(w.runId)).toEqual({ ...run, ...prepared })
     expect(await events()).toEqual({ m1: ['pending', null], m2: ['reserved', w.runId] })
     expect(await db.wakeups.list(w.workflowId)).toEqual([
@@ -42,14 +42,14 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
   it('reports the workflow status as the checkpoint saw it, and none when it did not apply', async () => {
     const { db, w, effects } = await world()
     await db.workflows.transitionStatus(w.workflowId, { from: ['active', 'draft'], to: 'paused', now: NOW })
-    expect(await db.runs.prepare(w.runId, guard, prepared, effects())).toEqual({ outcome: 'applied', workflowStatus: 'paused' })
-    expect(await db.runs.prepare(w.runId, guard, prepared, effects())).toEqual({ outcome: 'moved' })
+    expect(await db.runs.prepare({ id: w.runId, guard, set: prepared, effects: effects() })).toEqual({ outcome: 'applied', workflowStatus: 'paused' })
+    expect(await db.runs.prepare({ id: w.runId, guard, set: prepared, effects: effects() })).toEqual({ outcome: 'moved' })
   })
 
   it('moves the run without reserving anything, and replaces an earlier wake-up row', async () => {
     const { db, w, run, effects, events } = await world()
     await db.wakeups.set(w.workflowId, run.handler_name, { idleAfterSequence: null, wakeAt: NOW + 1, now: NOW })
-    expect((await db.runs.prepare(w.runId, guard, prepared, effects({ wakeup: { idleAfterSequence: 2, wakeAt: null } }))).outcome).toBe('applied')
+    expect((await db.runs.prepare({ id: w.runId, guard, set: prepared, effects: effects({ wakeup: { idleAfterSequence: 2, wakeAt: null } }) })).outcome).toBe('applied')
     expect(await events()).toEqual({ m1: ['pending', null], m2: ['pending', null] })
     expect(await db.wakeups.list(w.workflowId)).toMatchObject([{ idle_after_sequence: 2, wake_at: null, updated_at: NOW + 5 }])
     expect((await db.workflows.get(w.workflowId))?.consumer_sleep_until).toBeNull()
@@ -59,7 +59,7 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
     const { db, w, effects, everything } = await world()
     await db.runs.transition(w.runId, {}, { status: 'paused' })
     const before = await everything()
-    expect((await db.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm1' } }))).outcome).toBe('moved')
+    expect((await db.runs.prepare({ id: w.runId, guard, set: prepared, effects: effects({ reserve: { topic: TOPIC, messageId: 'm1' } }) })).outcome).toBe('moved')
     expect(await everything()).toEqual(before)
   })
 
@@ -67,14 +67,14 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
     const { db, w, effects, everything } = await world()
     const other = await seedWorld(db, 'wf-2')
     await publishEvents(db, other.workflowId, ['m1'])
-    await db.events.reserve(w.workflowId, w.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW + 1)
+    await db.events.reserve({ workflowId: w.workflowId, runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }], now: NOW + 1 })
     const before = await everything()
     for (const reserve of [
       { topic: TOPIC, messageId: 'm1' },
       { topic: TOPIC, messageId: 'nope' },
       { topic: 'elsewhere', messageId: 'm2' },
     ]) {
-      expect((await db.runs.prepare(w.runId, guard, prepared, effects({ reserve }))).outcome).toBe('refused')
+      expect((await db.runs.prepare({ id: w.runId, guard, set: prepared, effects: effects({ reserve }) })).outcome).toBe('refused')
       expect(await everything()).toEqual(before)
     }
   })
@@ -84,7 +84,7 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
     const before = await everything()
     await expect(
       db.transaction(async (tx) => {
-        expect((await tx.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm1' } }))).outcome).toBe('applied')
+        expect((await tx.runs.prepare({ id: w.runId, guard, set: prepared, effects: effects({ reserve: { topic: TOPIC, messageId: 'm1' } }) })).outcome).toBe('applied')
         throw new Error('stop')
       }),
     ).rejects.toThrow('stop')
@@ -93,11 +93,11 @@ defineStoreSuite('run store: prepared checkpoint', (env) => {
 
   it('leaves a caller transaction with nothing of a refused or moved checkpoint in it', async () => {
     const { db, w, effects, everything } = await world()
-    await db.events.reserve(w.workflowId, w.runId, [{ topic: TOPIC, ids: ['m1'] }], NOW + 1)
+    await db.events.reserve({ workflowId: w.workflowId, runId: w.runId, reservations: [{ topic: TOPIC, ids: ['m1'] }], now: NOW + 1 })
     const before = await everything()
     await db.transaction(async (tx) => {
-      expect((await tx.runs.prepare(w.runId, guard, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm1' } }))).outcome).toBe('refused')
-      expect((await tx.runs.prepare(w.runId, { phase: 'prepared', status: 'active' }, prepared, effects({ reserve: { topic: TOPIC, messageId: 'm2' } }))).outcome).toBe('moved')
+      expect((await tx.runs.prepare({ id: w.runId, guard, set: prepared, effects: effects({ reserve: { topic: TOPIC, messageId: 'm1' } }) })).outcome).toBe('refused')
+      expect((await tx.runs.prepare({ id: w.runId, guard: { phase: 'prepared', status: 'active' }, set: prepared, effects: effects({ reserve: { topic: TOPIC, messageId: 'm2' } }) })).outcome).toBe('moved')
     })
     expect(await everything()).toEqual(before)
   })

@@ -6,7 +6,7 @@ import { createConsumerWakeupStore } from './consumer-wakeup-store.js'
 import { createEventStore, reservePendingEvent } from './event-store.js'
 import { createHandlerStateStore } from './handler-state-store.js'
 import { type PickRow, type PickView, peekedEventsOf, pickViewOf } from './pick-view.js'
-import { commitArguments, commitQuery, commitSeeingQuery, prepareCheckpointQuery } from './run-checkpoint-queries.js'
+import { type CommitRequest, type PrepareRequest, commitArguments, commitQuery, commitSeeingQuery, prepareCheckpointQuery } from './run-checkpoint-queries.js'
 import {
   asList,
   consumerRunCount,
@@ -64,12 +64,12 @@ export interface RunStore {
   /** The run that retried `id`, if any. */
   findRetryOf(id: string): Promise<HandlerRun | undefined>
   /**
-   * A run's commit checkpoint in one atomic step: {@link transition} (from exactly this phase and status), and only
-   * if it applies, its reserved events consumed and its handler's new state stored. Returns whether it applied
+   * A run's commit checkpoint in one atomic step: {@link transition} (from exactly `guard`'s phase and status), and
+   * only if it applies, its reserved events consumed and its handler's new state stored (`effects`). Returns whether it applied
    * (false: nothing was written). One statement on PostgreSQL, a transaction on SQLite; composes into a caller's
    * transaction.
    */
-  commit(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunCommitEffects): Promise<boolean>
+  commit(request: CommitRequest): Promise<boolean>
   /**
    * {@link RunStore.commit}, and on PostgreSQL, in the same statement, the workflow's pick view as the session's next
    * pick needs it (see {@link PickView}): what a read right after the commit would return, saving the session that
@@ -82,24 +82,24 @@ export interface RunStore {
    * With `see.peek`, the view also holds the oldest `limit` pending events of that topic (`view.pending`), read in
    * the same statement, for the session's next run's first `Topics.peek` (the engine asks for what this run peeked).
    * Only the session that owns the workflow reserves its events, so while it holds its lease these stay pending.
+   *
+   * `request` is what {@link RunStore.commit} takes; `see` names the workflow, topics and handlers of the view.
    */
   commitSeeing(
-    id: string,
-    guard: { phase: RunPhase; status: RunStatus },
-    set: HandlerRunUpdate,
-    effects: RunCommitEffects,
+    request: CommitRequest,
     see: { workflowId: string; topics: readonly string[]; handlers: readonly string[]; peek?: { topic: string; limit: number } },
   ): Promise<{ applied: boolean; view?: PickView }>
   /**
-   * A consumer run's prepared checkpoint in one atomic step: {@link transition} (from exactly this phase and status),
-   * the reservation of at most one event, and the consumer's wake-up row (with the workflow's sleep), all or nothing.
+   * A consumer run's prepared checkpoint in one atomic step: {@link transition} (from exactly `guard`'s phase and
+   * status), and from `effects` the reservation of at most one event and the consumer's wake-up row (with the
+   * workflow's sleep), all or nothing.
    * Its `outcome` is `applied`, `moved` (the run was not where the guard expects it) or `refused` (the event was not
    * pending); after `moved` or `refused` nothing was written. With `applied` comes the workflow's status as the step
    * saw it, which spares the run's next turn its own read of the workflow (an operator's pause is seen as well at this
    * checkpoint as in a read just after it). One statement on PostgreSQL (the run's row locked first, so no
    * part can apply without the others), a transaction on SQLite; composes into a caller's transaction.
    */
-  prepare(id: string, guard: { phase: RunPhase; status: RunStatus }, set: HandlerRunUpdate, effects: RunPrepareEffects): Promise<RunPrepareResult>
+  prepare(request: PrepareRequest): Promise<RunPrepareResult>
 }
 
 /** A workflow's status and event sequence, as a write that read them in its statement saw them. */
@@ -225,7 +225,7 @@ export function createRunStore(db: Executor): RunStore {
     findRetryOf(id) {
       return db.selectFrom('handler_runs').selectAll().where('retry_of', '=', id).executeTakeFirst()
     },
-    async prepare(id, guard, set, effects) {
+    async prepare({ id, guard, set, effects }) {
       const { workflowId, consumerName, now, reserve, wakeup } = effects
       if (!isSqlite(db)) {
         const { columns, values } = definedColumns(set)
@@ -260,9 +260,10 @@ export function createRunStore(db: Executor): RunStore {
         return { outcome: 'applied', workflowStatus: (await createWorkflowStore(trx).get(workflowId))?.status }
       })
     },
-    async commit(id, guard, set, effects) {
+    async commit(request) {
+      const { id, guard, set, effects } = request
       if (!isSqlite(db)) {
-        const { columns, withState, args } = commitArguments({ id, guard, set, effects })
+        const { columns, withState, args } = commitArguments(request)
         const query = commitQuery(columns, withState)
         const row = await withTransientRetry(db, () => query.first(db, ...args))
         return Number(row?.moved ?? 0) === 1
@@ -278,11 +279,12 @@ export function createRunStore(db: Executor): RunStore {
         return true
       })
     },
-    async commitSeeing(id, guard, set, effects, see) {
-      if (isSqlite(db)) return { applied: await this.commit(id, guard, set, effects) }
+    async commitSeeing(request, see) {
+      if (isSqlite(db)) return { applied: await this.commit(request) }
+      const { effects } = request
       const topics = [...new Set(see.topics)]
       const handlers = [...new Set(see.handlers)]
-      const { columns, withState, args } = commitArguments({ id, guard, set, effects })
+      const { columns, withState, args } = commitArguments(request)
       const peek = see.peek
       const query = commitSeeingQuery({ columns, withState, topics: topics.length, handlers: handlers.length, peek: peek !== undefined })
       const peekArgs = peek === undefined ? [] : [peek.topic, peek.limit]

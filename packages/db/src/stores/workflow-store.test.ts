@@ -64,9 +64,9 @@ defineStoreSuite('workflow store: other writes and reads', (env) => {
     const { db } = env()
     await seedWorkflow(db)
     await db.scripts.insert(scriptRow('wf-1', 'v2', { version: 2, handler_config: '{"v":2}' }))
-    expect(await db.workflows.setActiveScript('wf-1', 'v2', '{"v":2}', NOW + 9)).toBe(true)
+    expect(await db.workflows.setActiveScript({ id: 'wf-1', scriptId: 'v2', handlerConfig: '{"v":2}', now: NOW + 9 })).toBe(true)
     expect(await db.workflows.get('wf-1')).toMatchObject({ active_script_id: 'v2', handler_config: '{"v":2}', updated_at: NOW + 9 })
-    expect(await db.workflows.setActiveScript('nope', 'v2', '{}', NOW)).toBe(false)
+    expect(await db.workflows.setActiveScript({ id: 'nope', scriptId: 'v2', handlerConfig: '{}', now: NOW })).toBe(false)
   })
 
   it('renames a workflow and refuses an empty title', async () => {

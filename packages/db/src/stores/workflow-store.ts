@@ -14,6 +14,17 @@ export interface WorkflowStatusChange {
   now: number
 }
 
+/** What {@link WorkflowStore.setActiveScript} writes. */
+export interface SetActiveScriptRequest {
+  /** The workflow. */
+  id: string
+  /** The script version to point it at. */
+  scriptId: string
+  /** That version's handler config (JSON text), copied to the workflow. */
+  handlerConfig: string
+  now: number
+}
+
 /** Reads and guarded writes of `workflows`. */
 export interface WorkflowStore {
   insert(row: NewWorkflow): Promise<void>
@@ -26,8 +37,8 @@ export interface WorkflowStore {
   list(filter?: { status?: WorkflowStatus }): Promise<Workflow[]>
   /** Compare-and-set on the status; returns whether it applied. */
   transitionStatus(id: string, change: WorkflowStatusChange): Promise<boolean>
-  /** Points the workflow at a script version and copies its handler config. */
-  setActiveScript(id: string, scriptId: string, handlerConfig: string, now: number): Promise<boolean>
+  /** Points the workflow at a script version and copies its handler config. Returns whether the workflow exists. */
+  setActiveScript(request: SetActiveScriptRequest): Promise<boolean>
   setTitle(id: string, title: string, now: number): Promise<boolean>
   /**
    * Hands out `count` event sequence numbers, returning the first. On PostgreSQL this locks the workflow row
@@ -71,7 +82,7 @@ export function createWorkflowStore(db: Executor): WorkflowStore {
         .executeTakeFirst()
       return affected(result) === 1
     },
-    async setActiveScript(id, scriptId, handlerConfig, now) {
+    async setActiveScript({ id, scriptId, handlerConfig, now }) {
       const result = await db
         .updateTable('workflows')
         .set({ active_script_id: scriptId, handler_config: handlerConfig, updated_at: now })

@@ -173,7 +173,7 @@ export async function seedWorkflow(
   const scriptId = `${workflowId}-script-1`
   await db.workflows.insert(workflowRow(workflowId, { status: options.status ?? 'active' }))
   await db.scripts.insert(scriptRow(workflowId, scriptId))
-  await db.workflows.setActiveScript(workflowId, scriptId, '{"topics":[]}', NOW)
+  await db.workflows.setActiveScript({ id: workflowId, scriptId, handlerConfig: '{"topics":[]}', now: NOW })
   await db.topics.ensure(workflowId, options.topics ?? [TOPIC], { now: NOW, newId })
   return { workflowId, scriptId }
 }
