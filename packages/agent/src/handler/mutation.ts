@@ -190,7 +190,7 @@ async function callTool(
   try {
     const toolRun = { id: run.id, workflowId: run.workflow_id }
     const raw = await traceToolCall(ctx, { attributes }, () =>
-      runTool(tool, input, toolContext(ctx, { run: toolRun, phase: 'mutate', buffer, signal: NEVER_ABORTED, idempotencyKey: key })),
+      runTool(tool, input, toolContext({ run: toolRun, phase: 'mutate', buffer, signal: NEVER_ABORTED, idempotencyKey: key })),
     )
     return { ok: true, raw }
   } catch (error) {
@@ -322,7 +322,7 @@ export async function observeReconcile(ctx: EngineContext, { run, ledger, buffer
   const params = tool.input.safeParse(recorded)
   if (!params.success) return { kind: 'no-reconcile', reason: `the recorded input no longer matches ${id}: ${formatIssues(params.error)}` }
   try {
-    const ctxForTool = toolContext(ctx, {
+    const ctxForTool = toolContext({
       run: { id: run.id, workflowId: run.workflow_id },
       phase: 'reconcile',
       buffer,

@@ -60,7 +60,7 @@ export function createHostBridge(options: HostBridgeOptions): HostCallHandler {
       // The ledger code opens the mutation's own `ledgerflow.tool` span once the row is durably in_flight.
       return (await context.with(parentContext, () => options.mutation!(tool, parsed.data))) as JsonValue | undefined
     }
-    const raw = await runTool(tool, parsed.data, toolContext(ctx, { run, phase, buffer, signal: options.signal }))
+    const raw = await runTool(tool, parsed.data, toolContext({ run, phase, buffer, signal: options.signal }))
     return validateOutput(tool, raw) as JsonValue | undefined
   }
 
@@ -207,7 +207,7 @@ export interface ToolContextOptions {
 }
 
 /** The context a tool's `execute` or `reconcile` receives. */
-export function toolContext(ctx: EngineContext, { run, phase, buffer, signal, idempotencyKey }: ToolContextOptions): ToolContext {
+export function toolContext({ run, phase, buffer, signal, idempotencyKey }: ToolContextOptions): ToolContext {
   return {
     workflowId: run.workflowId,
     runId: run.id,
