@@ -1,16 +1,18 @@
 /**
  * One evaluation on one prepared instance: install the tools, load the script as `workflow.js`, call the handler
  * (or describe the workflow), drive promise jobs as host calls settle, enforce the limits, and return the outcome.
+ * Entering the guest, and how failures end the evaluation and are classified, is in its base class, `GuestSession`
+ * (`guest-session.ts`).
  */
 import type { QuickJSHandle } from 'quickjs-emscripten-core'
-import { Budget, abortedError, wallTimeoutError } from './budget.js'
-import { limitError, sandboxErrorData } from './errors.js'
+import { abortedError, wallTimeoutError } from './budget.js'
+import { limitError } from './errors.js'
 import type { EvaluationPlan } from './evaluation-plan.js'
 import { installGuestApi, isGuestApi, type EnterGuest, type GuestApi } from './guest-api.js'
-import { HostCalls } from './host-calls.js'
+import { GuestSession } from './guest-session.js'
 import { GuestKilled } from './instance-guard.js'
-import { SCRIPT_FILE, classifyThrown, parseGuestThrown, truncateUtf8 } from './marshal.js'
-import { buildOutcome, memoryError, type Settlement } from './outcome.js'
+import { SCRIPT_FILE, truncateUtf8 } from './marshal.js'
+import { memoryError } from './outcome.js'
 import { SCRIPT_GLUE } from './prelude.js'
 import type { InstanceBinding, PreparedInstance } from './quickjs-instance.js'
 import type { ConsoleLevel, EvaluationOutcome, SandboxErrorData } from './types.js'
@@ -41,32 +43,18 @@ export interface Preloaded {
 }
 
 /** Runs one plan on one instance; `execute()` is called once and never throws for anything the guest does. */
-export class Evaluation implements InstanceBinding {
-  private readonly budget: Budget
-  private failure: SandboxErrorData | undefined
-  private settled: Settlement | undefined
-  private finished = false
-  private phase: 'load' | 'run' = 'load'
-  private readonly scriptLines: number
-  private readonly calls: HostCalls
-  private api: GuestApi | undefined
-  private workflow: QuickJSHandle | undefined
-  private wake: () => void = () => {}
-  private readonly done = new Promise<void>((resolve) => (this.wake = resolve))
+export class Evaluation extends GuestSession implements InstanceBinding {
   /** Set while this evaluation only preloads: the guest asked for something only a request can answer. */
   private unpreloadable = false
 
   constructor(
-    // Dropped when the evaluation finishes, so a host promise that never settles does not pin the instance.
-    private instance: PreparedInstance | undefined,
-    private readonly plan: EvaluationPlan,
+    instance: PreparedInstance | undefined,
+    plan: EvaluationPlan,
     /** The script already loaded in `instance` (see {@link Evaluation.preload}); `instance` is its instance. */
     private readonly preloaded?: Preloaded,
     private readonly mode: 'evaluate' | 'preload' = 'evaluate',
   ) {
-    this.scriptLines = plan.code.split('\n').length
-    this.calls = new HostCalls(plan, this)
-    this.budget = new Budget(plan.limits, plan.signal, plan.isAborted)
+    super(instance, plan)
   }
 
   /**
@@ -195,45 +183,6 @@ export class Evaluation implements InstanceBinding {
     this.fail(limitError('sandbox_internal', `Sandbox fault in a host callback: ${(error as Error)?.message ?? String(error)}`))
   }
 
-  pauseClock(): void {
-    this.budget.pause()
-  }
-
-  resumeClock(): void {
-    this.budget.resume()
-  }
-
-  /** Ends the evaluation with `error` unless it already ended. */
-  fail(error: SandboxErrorData): void {
-    if (this.failure === undefined && this.settled === undefined && !this.finished) this.failure = error
-    this.wake()
-  }
-
-  /** Whether guest requests are still served. */
-  accepting(): boolean {
-    return this.failure === undefined && this.settled === undefined && !this.finished && this.instance?.guard.memoryExhausted === false
-  }
-
-  /** Hands an envelope to a guest resolver (then disposes it) and runs the promise jobs it unblocked. */
-  deliver(resolver: QuickJSHandle, envelope: string | undefined): void {
-    const instance = this.instance
-    if (instance === undefined || instance.guard.killed) return
-    if (envelope === undefined || !this.accepting()) return resolver.dispose()
-    const { context } = instance
-    const result = this.inGuest(() => {
-      const value = context.newString(envelope)
-      try {
-        return context.callFunction(resolver, context.undefined, value)
-      } finally {
-        value.dispose()
-      }
-    })
-    if (instance.guard.killed) return
-    resolver.dispose()
-    this.settleCall(result)
-    this.pump()
-  }
-
   private context() {
     if (this.instance === undefined) throw new Error('The evaluation has finished')
     return this.instance.context
@@ -293,102 +242,5 @@ export class Evaluation implements InstanceBinding {
     for (const handle of args.slice(1)) handle.dispose()
     this.settleCall(result)
     this.pump()
-  }
-
-  /** Disposes a guest call's result; an exception it carries ends the evaluation. */
-  private settleCall(result: { error?: QuickJSHandle; dispose(): void } | undefined): void {
-    if (result === undefined) return
-    if (result.error !== undefined) this.failWithGuestError(result.error)
-    else result.dispose()
-  }
-
-  /** Runs queued promise jobs. An error returned here (an interrupt inside a job, F7) ends the evaluation. */
-  private pump(): void {
-    if (!this.accepting()) return
-    const runtime = (this.instance as PreparedInstance).runtime
-    this.settleCall(this.inGuest(() => runtime.executePendingJobs(-1)))
-    // The guest has no timers: with the job queue empty and no tool call in flight, nothing can ever wake it.
-    if (this.phase === 'run' && this.accepting() && this.calls.inFlight === 0) {
-      const message = 'The handler waits for a promise that can never settle (no tool call is in flight and no job is queued)'
-      this.fail(sandboxErrorData({ code: 'script_error', name: 'DeadlockError', message }))
-    }
-  }
-
-  /** Enters the guest with the CPU clock running; host exceptions unwinding out of WebAssembly end the evaluation. */
-  private inGuest<T>(enter: () => T): T | undefined {
-    const instance = this.instance
-    if (instance === undefined || instance.guard.killed) return undefined
-    this.resumeClock()
-    try {
-      return enter()
-    } catch (error) {
-      this.onHostException(instance, error)
-      return undefined
-    } finally {
-      this.pauseClock()
-    }
-  }
-
-  /** A host exception unwound through WebAssembly frames: the instance's state is undefined from here on. */
-  private onHostException(instance: PreparedInstance, error: unknown): void {
-    instance.guard.killed = true
-    if (error instanceof GuestKilled) this.fail(memoryError(this.plan.limits))
-    else if (error instanceof RangeError && /call stack/i.test(error.message)) {
-      this.fail(limitError('sandbox_stack_overflow', 'The script overflowed the host stack (too much recursion)'))
-    } else this.fail(limitError('sandbox_internal', `Sandbox fault: ${(error as Error)?.message ?? String(error)}`))
-  }
-
-  /** Classifies a guest exception handle (and disposes it). */
-  private failWithGuestError(handle: QuickJSHandle): void {
-    const instance = this.instance as PreparedInstance
-    if (this.failure !== undefined || this.settled !== undefined || instance.guard.memoryExhausted) {
-      if (!instance.guard.killed) handle.dispose()
-      // The first failure wins; an exhausted instance is reported as out of memory by outcome().
-      return
-    }
-    const { context } = instance
-    const { explain } = this.api ?? {}
-    const described = explain === undefined ? undefined : this.inGuest(() => context.callFunction(explain, context.undefined, handle))
-    if (!instance.guard.killed) handle.dispose()
-    // Undefined: the explain call itself was stopped, and that already ended the evaluation.
-    if (described === undefined) return
-    if (described.error !== undefined) {
-      described.error.dispose()
-      return this.fail(limitError('script_error', 'The script threw a value that could not be described'))
-    }
-    const text = described.value.consume((h) => (context.typeof(h) === 'string' ? context.getString(h) : ''))
-    this.fail(this.classify(text))
-  }
-
-  private classify(text: string): SandboxErrorData {
-    const thrown = parseGuestThrown(text)
-    if (thrown === undefined) return limitError('sandbox_internal', 'The guest described an error in an unexpected shape')
-    return classifyThrown(thrown, { failedCalls: this.calls.failed, phase: this.phase, scriptLines: this.scriptLines })
-  }
-
-  private outcome(): EvaluationOutcome {
-    return buildOutcome({
-      failure: this.failure,
-      settled: this.settled,
-      memoryExhausted: this.instance?.guard.memoryExhausted === true,
-      limits: this.plan.limits,
-      stats: { wallMs: this.budget.wallTime(), guestMs: this.budget.guestTime(), hostCalls: this.calls.count },
-      classify: (text) => this.classify(text),
-    })
-  }
-
-  /** Disposes what this evaluation holds in the instance; the caller then disposes the instance. */
-  private release(): void {
-    const instance = this.instance
-    this.instance = undefined
-    if (instance === undefined) return
-    instance.binding = undefined
-    const handles = [...this.calls.releaseResolvers(), this.workflow, this.api?.run, this.api?.describe, this.api?.explain]
-    if (instance.guard.killed) return
-    try {
-      for (const handle of handles) if (handle?.alive === true) handle.dispose()
-    } catch {
-      instance.guard.killed = true
-    }
   }
 }

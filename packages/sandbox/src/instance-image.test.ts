@@ -1,20 +1,12 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { createSandboxRunner } from './create-sandbox-runner.js'
-import {
-  SCRATCH_INSTANCES_BEFORE_IMAGE,
-  imageForNextInstance,
-  imagePaysOff,
-  instanceImage,
-  nonZeroRegions,
-  restoreInstance,
-  useInstanceImages,
-  xorshiftStep,
-  zeroMemory,
-} from './instance-image.js'
+import { SCRATCH_INSTANCES_BEFORE_IMAGE, imageForNextInstance, imagePaysOff, instanceImage, restoreInstance, useInstanceImages } from './instance-image.js'
 import { consumer, recordingHost, request, success } from './test-helpers/harness.js'
 import { resolveLimits } from './limits.js'
 import { type PreparedInstance, maximumPages } from './quickjs-instance.js'
+import { xorshiftStep } from './reseed-random.js'
 import { Wasm } from './wasm.js'
+import { nonZeroRegions, zeroMemory } from './zero-memory.js'
 
 const runner = createSandboxRunner({ limits: { timeoutMs: 1000 } })
 afterAll(async () => {

@@ -13,28 +13,22 @@
  * seed from `crypto.getRandomValues`. The image is checked before use (restored instances must run a handler with a
  * tool call, console lines, the lazily compiled part of the prelude and distinct random numbers); if anything
  * differs, this thread creates every instance from scratch.
+ *
+ * This module holds the image: when a thread takes it, taking and checking it, and restoring an instance from it.
+ * Writing it into a module is in `write-image.ts`, renewing or recycling a spent instance with it in
+ * `renew-instance.ts`, the memory scans and zeroing in `zero-memory.ts`, and `Math.random`'s seed in
+ * `reseed-random.ts`.
  */
-import { Buffer } from 'node:buffer'
-import { webcrypto } from 'node:crypto'
-import { Lifetime, QuickJSRuntime, type QuickJSContext, type QuickJSHandle } from 'quickjs-emscripten-core'
 import { runPlan } from './create-sandbox-runner.js'
 import { planEvaluation } from './evaluation-plan.js'
 import { resolveLimits } from './limits.js'
-import {
-  type BareModule,
-  type Mutable,
-  type PreparedInstance,
-  createInstance,
-  dropInstance,
-  hostFunctions,
-  interruptHandler,
-  newBareModule,
-} from './quickjs-instance.js'
+import { type BareModule, type PreparedInstance, createInstance, dropInstance, newBareModule } from './quickjs-instance.js'
+import { reusable } from './renew-instance.js'
+import { xorshiftStep } from './reseed-random.js'
 import type { WasmMemory } from './wasm.js'
+import { PAGE, internals, writeCleared } from './write-image.js'
+import { nonZeroRegions, zeroMemory } from './zero-memory.js'
 
-const PAGE = 64 * 1024
-/** Granularity of the copied regions. */
-const CHUNK = 4096
 /** Host functions an instance registers (see `hostFunctions`). */
 const HOST_FUNCTIONS = 4
 /** Bytes of the context structure searched for the `Math.random` state. */
@@ -56,24 +50,6 @@ export interface InstanceImage {
   hostRefs: number[]
   /** Offset of the context's 64-bit `Math.random` state from the context pointer. */
   randomState: number
-}
-
-/** The parts of quickjs-emscripten-core 0.32 (pinned) that a restore needs beyond its public API. */
-interface ModuleInternals {
-  ffi: { QTS_FreeRuntime(rt: number): void }
-  callbacks: { deleteRuntime(rt: number): void }
-  module: unknown
-}
-interface HostRefs {
-  put(value: unknown): number
-  groups: Map<number, Map<number, unknown>>
-}
-const internals = {
-  runtimePointer: (runtime: QuickJSRuntime) => (runtime as unknown as { rt: { value: number } }).rt.value,
-  contextPointer: (context: QuickJSContext) => (context as unknown as { ctx: { value: number } }).ctx.value,
-  hostRefs: (runtime: QuickJSRuntime) => (runtime as unknown as { hostRefs: HostRefs }).hostRefs,
-  valueHandle: (context: QuickJSContext, pointer: number) =>
-    (context as unknown as { memory: { heapValueHandle(ptr: number): QuickJSHandle } }).memory.heapValueHandle(pointer),
 }
 
 /**
@@ -129,63 +105,6 @@ export function instanceImage(): Promise<InstanceImage | undefined> {
   if (!enabled) return Promise.resolve(undefined)
   image ??= takeImage().catch(() => undefined)
   return image
-}
-
-/** Granularity of {@link zeroMemory}. */
-const ZERO_CHUNK = 64 * 1024
-/** Zeros to compare chunks of memory with (the largest chunk any scan here compares). */
-const zeros = Buffer.alloc(ZERO_CHUNK)
-
-/** Whether `bytes[at, end)` are all zero (`end - at` at most {@link ZERO_CHUNK}), compared in native code. */
-const allZero = (bytes: Buffer, at: number, end: number) => bytes.compare(zeros, 0, end - at, at, end) === 0
-
-/**
- * Sets every byte of `memory` to zero, writing only to the 64 KiB chunks that hold a non-zero byte. An evaluation
- * writes to a few hundred KiB of its 6 MiB memory; the pages nobody wrote are still mapped to the kernel's shared
- * zero page, so reading them is cheap, while writing zeros to them would give each a page of its own and make
- * every renewal stream 6 MiB through the cache. Measured on the 2-core VM: 0.25 ms per renewal instead of 0.9.
- * The result is the same as zeroing everything: every non-zero byte is found. @internal
- */
-export function zeroMemory(memory: WasmMemory): void {
-  const bytes = Buffer.from(memory.buffer)
-  for (let at = 0; at < bytes.length; at += ZERO_CHUNK) {
-    const end = Math.min(at + ZERO_CHUNK, bytes.length)
-    if (!allZero(bytes, at, end)) bytes.fill(0, at, end)
-  }
-}
-
-/**
- * Pure; the `CHUNK`-sized regions of `[0, length)` for which `differs(at, end)` holds, merged when adjacent. @internal
- */
-export function chunkRegions(length: number, differs: (at: number, end: number) => boolean): Array<{ at: number; length: number }> {
-  const regions: Array<{ at: number; length: number }> = []
-  for (let at = 0; at < length; at += CHUNK) {
-    const end = Math.min(at + CHUNK, length)
-    if (!differs(at, end)) continue
-    const last = regions.at(-1)
-    if (last !== undefined && last.at + last.length === at) last.length += end - at
-    else regions.push({ at, length: end - at })
-  }
-  return regions
-}
-
-/**
- * Pure; the non-zero `CHUNK`-sized regions of `bytes`, merged when adjacent. Each chunk is compared with zeros in
- * native code: the scan runs once per thread over two whole memories, and a JavaScript loop over their words ran
- * in the interpreter (6 ms per 6 MiB).
- */
-export function nonZeroRegions(bytes: Uint8Array): Array<{ at: number; length: number }> {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  return chunkRegions(view.byteLength, (at, end) => !allZero(view, at, end))
-}
-
-/** Pure; one step of xorshift64*'s state, as QuickJS's `Math.random` takes it. */
-export function xorshiftStep(x: bigint): bigint {
-  const mask = (1n << 64n) - 1n
-  x ^= x >> 12n
-  x = (x ^ (x << 25n)) & mask
-  x ^= x >> 27n
-  return x
 }
 
 /** The offset of the context's `Math.random` state: the one aligned 64-bit field a call steps as xorshift64*. */
@@ -282,131 +201,4 @@ export async function restoreInstance(snapshot: InstanceImage, memoryLimitBytes:
   const bare = await newBareModule(memoryLimitBytes, snapshot.pages, memory)
   await pause?.()
   return writeCleared(bare, snapshot, memoryLimitBytes) ?? createInstance(memoryLimitBytes)
-}
-
-/** Zeroes what initializing `bare` wrote outside the image, then writes the image; see {@link writeImage}. */
-function writeCleared(bare: BareModule, snapshot: InstanceImage, memoryLimitBytes: number): PreparedInstance | undefined {
-  const bytes = new Uint8Array(bare.memory.buffer)
-  for (const { at, length } of snapshot.clear) bytes.fill(0, at, at + length)
-  return writeImage(bare, snapshot, memoryLimitBytes)
-}
-
-/**
- * Pure; whether a spent instance qualifies for {@link renewInstance} (a new instance on its memory) or
- * {@link recycleInstance} (the instance itself reset). Either way nothing may still be running in it and its memory
- * must not have grown; reusing the instance itself also needs it to have ended normally. @internal
- */
-export function reusable(spent: PreparedInstance, snapshot: InstanceImage, how: 'renew' | 'recycle'): boolean {
-  const { guard, memory } = spent
-  if (guard.callbackDepth !== 0 || spent.binding !== undefined) return false
-  if (memory.buffer.byteLength !== snapshot.pages * PAGE) return false
-  return how === 'renew' || (!guard.killed && !guard.memoryExhausted)
-}
-
-/**
- * Turns a used instance back into a never-used one, in place: its whole memory is zeroed and the image written, so
- * every byte equals a restored instance's (but for `Math.random`'s fresh seed), and the host-side wrappers are new.
- * What the evaluation left anywhere in the memory is gone; the WebAssembly instance, its memory object and the
- * emscripten module are kept, which saves creating them (a new memory, a new instance, the emscripten set-up and the
- * garbage collection of the old ones: most of an instance's cost).
- *
- * Only an instance that ended normally qualifies: no host exception unwound through its WebAssembly frames (which
- * would leave the C stack pointer, a WebAssembly global the image cannot restore, mid-stack), it never ran out of
- * memory, no host callback is running in it, and its memory never grew (a grown memory cannot shrink back to the
- * image's size). Returns `undefined` for any other instance; the caller drops it. The caller must hold the only
- * reference to `used`: its old wrappers are never touched again (freeing them would free the restored objects).
- * @internal
- */
-export function recycleInstance(used: PreparedInstance, snapshot: InstanceImage): PreparedInstance | undefined {
-  const { guard, memory } = used
-  if (!reusable(used, snapshot, 'recycle')) return undefined
-  zeroMemory(memory)
-  return writeImage({ module: used.module, memory, guard }, snapshot, used.memoryLimitBytes)
-}
-
-/**
- * A new instance on the memory of a spent one: the memory is zeroed, a new WebAssembly instance (with its own
- * globals, table and emscripten module) is created on it, and the image is written as for any restored instance.
- * What the spent evaluation left in the memory is gone, and the instance itself is new; only the memory object is
- * reused, which saves allocating a memory, faulting its pages in again, and collecting the old one. The memory must
- * not have grown (it cannot shrink back), and nothing may still use the spent instance: the caller holds the only
- * reference, and no host callback is running in it. `undefined` when the spent instance does not qualify.
- * @internal
- */
-export async function renewInstance(spent: PreparedInstance, snapshot: InstanceImage): Promise<PreparedInstance | undefined> {
-  const { memory } = spent
-  if (!reusable(spent, snapshot, 'renew')) return undefined
-  zeroMemory(memory)
-  const bare = await newBareModule(spent.memoryLimitBytes, snapshot.pages, memory)
-  return writeCleared(bare, snapshot, spent.memoryLimitBytes)
-}
-
-/** Seeds drawn from the system's generator in batches (one call per instance showed up in profiles). */
-const seeds = new BigUint64Array(64)
-let seedsLeft = 0
-
-/** A non-zero seed for `Math.random` (xorshift64* must not start at zero), never handed out twice. */
-function randomSeed(): bigint {
-  for (;;) {
-    if (seedsLeft === 0) {
-      webcrypto.getRandomValues(seeds)
-      seedsLeft = seeds.length
-    }
-    const seed = seeds[--seedsLeft]!
-    seeds[seedsLeft] = 0n
-    if (seed !== 0n) return seed
-  }
-}
-
-/** Gives the context of an instance restored from `snapshot` a `Math.random` seed of its own (or `seed`). @internal */
-export function reseedRandom(memory: WasmMemory, snapshot: InstanceImage, seed = randomSeed()): void {
-  new DataView(memory.buffer).setBigUint64(snapshot.context + snapshot.randomState, seed, true)
-}
-
-/** The `Math.random` state of an instance restored from `snapshot`. @internal */
-export function randomStateOf(memory: WasmMemory, snapshot: InstanceImage): bigint {
-  return new DataView(memory.buffer).getBigUint64(snapshot.context + snapshot.randomState, true)
-}
-
-/** Pure; every byte of a memory restored from `snapshot`, as one array (zeros outside its regions). @internal */
-export function imageBytes(snapshot: InstanceImage): Uint8Array {
-  const bytes = new Uint8Array(snapshot.pages * PAGE)
-  for (const { at, bytes: region } of snapshot.regions) bytes.set(region, at)
-  return bytes
-}
-
-/** The host reference ids registered in `instance`'s runtime, in registration order. @internal */
-export function hostRefIds(instance: PreparedInstance): number[] {
-  return [...internals.hostRefs(instance.runtime).groups.values()].flatMap((g) => [...g.keys()])
-}
-
-/** A handle of the `JSValue *` at `pointer` in `context` (a restored instance's wrappers point at the image's). @internal */
-export function valueHandleAt(context: QuickJSContext, pointer: number): QuickJSHandle {
-  return internals.valueHandle(context, pointer)
-}
-
-/**
- * Writes the image into a zeroed (where initialization wrote) memory and builds new host-side wrappers around it;
- * `undefined` when the host functions would not get the image's reference ids.
- */
-function writeImage(bare: BareModule, snapshot: InstanceImage, memoryLimitBytes: number): PreparedInstance | undefined {
-  const { module, memory, guard } = bare
-  const bytes = new Uint8Array(memory.buffer)
-  for (const { at, bytes: region } of snapshot.regions) bytes.set(region, at)
-  reseedRandom(memory, snapshot)
-  const m = module as unknown as ModuleInternals
-  const rt = new Lifetime(snapshot.runtime, undefined, (pointer: number) => {
-    m.ffi.QTS_FreeRuntime(pointer)
-    m.callbacks.deleteRuntime(pointer)
-  })
-  const runtime = new QuickJSRuntime({ module: m.module, ffi: m.ffi, callbacks: m.callbacks, rt } as unknown as ConstructorParameters<typeof QuickJSRuntime>[0])
-  const context = runtime.newContext({ contextPointer: snapshot.context as never })
-  const prepared: Mutable<PreparedInstance> = { memoryLimitBytes, memory, runtime, context, install: context.undefined, guard, module, binding: undefined }
-  runtime.setInterruptHandler(interruptHandler(prepared))
-  const refs = internals.hostRefs(runtime)
-  const ids = hostFunctions(prepared).map(([, fn]) => refs.put(fn))
-  if (ids.some((id, i) => id !== snapshot.hostRefs[i])) return undefined
-  prepared.install = internals.valueHandle(context, snapshot.install)
-  prepared.image = snapshot
-  return prepared
 }

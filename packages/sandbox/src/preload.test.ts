@@ -2,8 +2,9 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vit
 import { createSandboxRunner, runPlan } from './create-sandbox-runner.js'
 import { PRELOAD_CPU_MS } from './evaluation.js'
 import { planEvaluation } from './evaluation-plan.js'
-import { InstancePool, PRELOAD_MAX_AGE_MS, poolStats, preloadKey } from './instance-pool.js'
+import { InstancePool, PRELOAD_MAX_AGE_MS, preloadKey } from './instance-pool.js'
 import { resolveLimits } from './limits.js'
+import { poolStats } from './pool-stats.js'
 import { FAST_LIMITS, consumer, recordingHost, request, success } from './test-helpers/harness.js'
 import type { EvaluationOutcome, EvaluationRequest, SandboxRunner } from './types.js'
 

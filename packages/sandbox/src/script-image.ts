@@ -22,9 +22,12 @@
  */
 import { Buffer } from 'node:buffer'
 import type { Preloaded } from './evaluation.js'
-import { type InstanceImage, chunkRegions, hostRefIds, imageBytes, randomStateOf, reseedRandom, valueHandleAt } from './instance-image.js'
+import type { InstanceImage } from './instance-image.js'
 import type { PreparedInstance } from './quickjs-instance.js'
+import { randomStateOf, reseedRandom } from './reseed-random.js'
 import type { ConsoleLevel } from './types.js'
+import { hostRefIds, imageBytes, valueHandleAt } from './write-image.js'
+import { chunkRegions } from './zero-memory.js'
 
 const PAGE = 64 * 1024
 
