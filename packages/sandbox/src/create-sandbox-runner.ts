@@ -3,13 +3,13 @@
  */
 import { abortedError } from './budget.js'
 import { limitError } from './errors.js'
-import { Evaluation } from './evaluation.js'
-import { planEvaluation, type EvaluationPlan } from './evaluation-plan.js'
-import { InstancePool, preloadKey } from './instance-pool.js'
+import { planEvaluation } from './evaluation-plan.js'
+import { InstancePool } from './instance-pool.js'
+import { failed, runPlan } from './run-plan.js'
 import { ThreadedEvaluator } from './worker-runner.js'
 import { resolveLimits } from './limits.js'
-import { disposeSoon, dropInstance, flushDisposals, prepareInstance, type PreparedInstance } from './quickjs-instance.js'
-import type { EvaluationOutcome, EvaluationRequest, SandboxErrorData, SandboxLimits, SandboxRunner } from './types.js'
+import { flushDisposals } from './quickjs-instance.js'
+import type { EvaluationOutcome, EvaluationRequest, SandboxLimits, SandboxRunner } from './types.js'
 
 /** Options of {@link createSandboxRunner}. */
 export interface SandboxRunnerOptions {
@@ -59,50 +59,6 @@ export interface SandboxRunnerOptions {
    * script, 30 % less for a small consumer. `LEDGERFLOW_SANDBOX_SCRIPT_IMAGES=0` turns images off (for A/B runs).
    */
   preload?: boolean
-}
-
-const failed = (error: SandboxErrorData, startedAt: number): EvaluationOutcome => ({
-  ok: false,
-  error,
-  stats: { wallMs: performance.now() - startedAt, guestMs: 0, hostCalls: 0 },
-})
-
-/**
- * Runs `plan` in `instance` (or a fresh instance) and releases the instance afterwards, on every path: `dispose`
- * tears the QuickJS runtime down (soon after), `drop` only lets go of it (see {@link dropInstance}), a pool takes it
- * back to reset it for a later evaluation when it qualifies (see {@link InstancePool.giveBack}).
- * @internal
- */
-export async function runPlan(plan: EvaluationPlan, instance?: PreparedInstance, release: 'dispose' | 'drop' | InstancePool = 'dispose'): Promise<EvaluationOutcome> {
-  const startedAt = performance.now()
-  if (plan.signal?.aborted === true) return failed(limitError('aborted', 'The evaluation was aborted by the host'), startedAt)
-  const pool = release instanceof InstancePool ? release : undefined
-  // Computed once: both taking a preload and scheduling the next one compare it.
-  const key = pool === undefined ? '' : preloadKey(plan)
-  const preloaded = instance === undefined ? pool?.claim(plan, key) : undefined
-  let prepared = preloaded?.instance ?? instance ?? pool?.take(plan.limits.memoryLimitBytes)
-  try {
-    prepared ??= (await pool?.takeRenewed(plan.limits.memoryLimitBytes)) ?? (await prepareInstance(plan.limits.memoryLimitBytes))
-  } catch (error) {
-    return failed(limitError('sandbox_internal', `Creating the sandbox failed: ${(error as Error)?.message ?? String(error)}`), startedAt)
-  }
-  try {
-    // A script with an image is written into the instance instead of being loaded again (see `script-image.ts`).
-    const loaded = preloaded ?? (pool === undefined ? undefined : pool.loadFromImage(prepared, key))
-    return await new Evaluation(prepared, plan, loaded).execute()
-  } catch (error) {
-    return failed(limitError('sandbox_internal', `Sandbox fault: ${(error as Error)?.message ?? String(error)}`), startedAt)
-  } finally {
-    if (release === 'dispose') disposeSoon(prepared)
-    else if (release === 'drop') dropInstance(prepared)
-    else {
-      // The preload is scheduled first: the next evaluation (often the same script, at once) waits for it, not for
-      // the renewal of the spent instance.
-      release.preloadSoon(plan, key)
-      release.probeSoon(plan, key)
-      release.giveBack(prepared)
-    }
-  }
 }
 
 /**

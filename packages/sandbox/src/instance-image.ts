@@ -19,7 +19,7 @@
  * `renew-instance.ts`, the memory scans and zeroing in `zero-memory.ts`, and `Math.random`'s seed in
  * `reseed-random.ts`.
  */
-import { runPlan } from './create-sandbox-runner.js'
+import { runPlan } from './run-plan.js'
 import { planEvaluation } from './evaluation-plan.js'
 import { resolveLimits } from './limits.js'
 import { type BareModule, type PreparedInstance, createInstance, dropInstance, newBareModule } from './quickjs-instance.js'

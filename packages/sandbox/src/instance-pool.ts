@@ -17,10 +17,6 @@ import { prepareInstance, type PreparedInstance } from './quickjs-instance.js'
 import { type PreloadRefusal, preloadWaits, refusedAgain } from './preload-retry.js'
 import { type ScriptImage, type ScriptImageRefusal, loadScriptImage, probeScriptImage } from './script-image.js'
 
-// Defined next to the room it bounds (see `InstanceSupply.giveBack`), and re-exported: only this module imports
-// `instance-supply.ts` (see its module comment).
-export { MAX_SPENT_IN_FLIGHT } from './instance-supply.js'
-
 /**
  * Guest CPU time each of a probe's two loads may spend in the top level. More than a preload's: a probe happens once
  * per script, and a busy machine must not make a cheap top level look expensive.
@@ -41,11 +37,6 @@ export const EVALUATIONS_BEFORE_SCRIPT_IMAGE = 3
  * (a script that reads the clock at top level sees the earlier time), so an older preload is given back unused.
  */
 export const PRELOAD_MAX_AGE_MS = 200
-
-/** Pure; what a preload is for: an evaluation of the same script with the same tools and limits can take it. */
-export function preloadKey(plan: Pick<EvaluationPlan, 'code' | 'globals' | 'limits'>): string {
-  return `${JSON.stringify(plan.globals)}\u0000${JSON.stringify(plan.limits)}\u0000${plan.code}`
-}
 
 /** Options of {@link InstancePool}. */
 export interface InstancePoolOptions {
@@ -104,7 +95,7 @@ export class InstancePool extends InstanceSupply {
   }
 
   /**
-   * The preloaded script for `plan` (whose {@link preloadKey} is `key`) if one is ready: its instance has run the script's top-level code and nothing
+   * The preloaded script for `plan` (whose `preloadKey` is `key`) if one is ready: its instance has run the script's top-level code and nothing
    * else (see `Evaluation.preload`). A preload for another script, other tools or other limits is given back.
    */
   claim(plan: EvaluationPlan, key: string): Preloaded | undefined {
@@ -122,7 +113,7 @@ export class InstancePool extends InstanceSupply {
   }
 
   /**
-   * Called when an evaluation of `plan` (whose {@link preloadKey} is `key`) has ended. When the same script was evaluated twice in a row (a consumer's
+   * Called when an evaluation of `plan` (whose `preloadKey` is `key`) has ended. When the same script was evaluated twice in a row (a consumer's
    * phases, a session's runs), its next evaluation is likely the same again: the script is loaded into a pooled
    * instance after the current I/O phase, while no evaluation runs, so that evaluation starts at its handler.
    * Evaluations that alternate between scripts never pay for a preload they would not take.
@@ -178,7 +169,7 @@ export class InstancePool extends InstanceSupply {
   }
 
   /**
-   * Called when an evaluation of `plan` (whose {@link preloadKey} is `key`) has ended. Once the script was evaluated
+   * Called when an evaluation of `plan` (whose `preloadKey` is `key`) has ended. Once the script was evaluated
    * {@link EVALUATIONS_BEFORE_SCRIPT_IMAGE} times on this thread, it is loaded into two never-used instances after the
    * current I/O phase to take its image (see `probeScriptImage`); the first load becomes the preload, the second is
    * given back. Done once per script (the refusal is kept too), at the cost of two loads.

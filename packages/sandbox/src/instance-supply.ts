@@ -3,10 +3,7 @@
  * instances handed back are turned into new ones on their zeroed memory (see `renewInstance`: a new WebAssembly
  * instance, the memory object reused), or with `recycle` reset in place (see `recycleInstance`); otherwise the pool
  * creates instances. A used instance never goes back to the pool as it is. The preloads and script images are in
- * `instance-pool.ts`.
- *
- * Only `instance-pool.ts` imports this module: it is part of the import cycle through `quickjs-instance.ts`, and
- * importing it first would evaluate `class InstancePool extends InstanceSupply` before this class exists.
+ * `instance-pool.ts`, which extends this class.
  */
 import type { Preloaded } from './evaluation.js'
 import { type InstanceImage, takenImage } from './instance-image.js'

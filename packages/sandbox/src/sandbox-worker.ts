@@ -5,7 +5,7 @@
  * never-used instance: a new one, or with `recycle` one reset in place to the image of a never-used instance.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { runPlan } from './create-sandbox-runner.js'
+import { runPlan } from './run-plan.js'
 import type { EvaluationPlan } from './evaluation-plan.js'
 import type { HostReply } from './host-calls.js'
 import { InstancePool } from './instance-pool.js'

@@ -2,7 +2,7 @@
  * `validateWorkflowScript`: run a script's top level in the sandbox with every tool throwing, describe its
  * `workflow` object, and check the rules of SPEC §2.
  */
-import { runPlan } from './create-sandbox-runner.js'
+import { runPlan } from './run-plan.js'
 import { checkGlobals, type EvaluationPlan } from './evaluation-plan.js'
 import { resolveLimits } from './limits.js'
 import { checkWorkflow } from './check-workflow.js'

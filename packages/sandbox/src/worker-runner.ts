@@ -10,7 +10,8 @@ import { limitError } from './errors.js'
 import type { EvaluationPlan } from './evaluation-plan.js'
 import { replyOf } from './host-calls.js'
 import { compiledQuickJS } from './quickjs-instance.js'
-import type { EvaluationOutcome, SandboxErrorData, SandboxLimits } from './types.js'
+import { failed } from './run-plan.js'
+import type { EvaluationOutcome, SandboxLimits } from './types.js'
 import type { FromWorker, SandboxWorkerData, ToWorker } from './worker-protocol.js'
 
 /**
@@ -31,12 +32,6 @@ interface Pending {
   startedAt: number
   unsubscribe(): void
 }
-
-const failed = (error: SandboxErrorData, startedAt: number): EvaluationOutcome => ({
-  ok: false,
-  error,
-  stats: { wallMs: performance.now() - startedAt, guestMs: 0, hostCalls: 0 },
-})
 
 /** One worker thread and the evaluations it runs. */
 class SandboxThread {
