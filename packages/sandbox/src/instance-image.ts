@@ -25,8 +25,8 @@ import { resolveLimits } from './limits.js'
 import { type BareModule, type PreparedInstance, createInstance, dropInstance, newBareModule } from './quickjs-instance.js'
 import { reusable } from './renew-instance.js'
 import { xorshiftStep } from './reseed-random.js'
-import type { WasmMemory } from './wasm.js'
-import { PAGE, internals, writeCleared } from './write-image.js'
+import { WASM_PAGE, type WasmMemory } from './wasm.js'
+import { internals, writeCleared } from './write-image.js'
 import { nonZeroRegions, zeroMemory } from './zero-memory.js'
 
 /** Host functions an instance registers (see `hostFunctions`). */
@@ -145,9 +145,9 @@ async function takeImage(): Promise<InstanceImage | undefined> {
   if (randomState === undefined || pointers.hostRefs.length !== HOST_FUNCTIONS) return undefined
   if (memory.buffer.byteLength !== bytes.byteLength) return undefined
   zeroMemory(memory)
-  const first = await newBareModule(limit, bytes.byteLength / PAGE, memory)
+  const first = await newBareModule(limit, bytes.byteLength / WASM_PAGE, memory)
   const snapshot: InstanceImage = {
-    pages: bytes.byteLength / PAGE,
+    pages: bytes.byteLength / WASM_PAGE,
     regions,
     // Zeroed before the image is written: whatever initialization wrote that the image does not hold.
     clear: nonZeroRegions(new Uint8Array(memory.buffer)),
@@ -196,7 +196,7 @@ async function imageWorks(snapshot: InstanceImage, limit: number, first: BareMod
 /** A never-used instance restored from `snapshot` (from scratch if its host functions would not line up). @internal */
 export async function restoreInstance(snapshot: InstanceImage, memoryLimitBytes: number, pause?: () => Promise<void>): Promise<PreparedInstance> {
   // The spare's maximum is its limit: it serves only an instance with the same limit.
-  const memory = spare?.memoryLimitBytes === memoryLimitBytes && spare.memory.buffer.byteLength === snapshot.pages * PAGE ? spare.memory : undefined
+  const memory = spare?.memoryLimitBytes === memoryLimitBytes && spare.memory.buffer.byteLength === snapshot.pages * WASM_PAGE ? spare.memory : undefined
   if (memory !== undefined) spare = undefined
   const bare = await newBareModule(memoryLimitBytes, snapshot.pages, memory)
   await pause?.()

@@ -19,9 +19,8 @@ import { type InstanceImage, imageForNextInstance, restoreInstance } from './ins
 import { InstanceGuard, guardImports } from './instance-guard.js'
 import { PRELUDE_LAZY_SOURCE, PRELUDE_SOURCE } from './prelude.js'
 import { lowerInitialMemory } from './wasm-layout.js'
-import { Wasm, type WasmImports, type WasmInstance, type WasmMemory, type WasmModule } from './wasm.js'
+import { WASM_PAGE, Wasm, type WasmImports, type WasmInstance, type WasmMemory, type WasmModule } from './wasm.js'
 
-const PAGE = 64 * 1024
 /**
  * The build declares 256 pages (16 MiB), of which its static data and ~5 MiB shadow stack use about 5 MiB; the
  * guest's budget is counted on top of these 16 MiB (see {@link maximumPages}) whatever the initial size.
@@ -108,7 +107,7 @@ function syncVariant(): QuickJSSyncVariant {
 
 /** Pure; the pages of a memory holding the build's fixed 16 MiB plus `memoryLimitBytes` of headroom for the guest. */
 export function maximumPages(memoryLimitBytes: number): number {
-  return BUILD_PAGES + Math.ceil(memoryLimitBytes / PAGE)
+  return BUILD_PAGES + Math.ceil(memoryLimitBytes / WASM_PAGE)
 }
 
 /** A new WebAssembly instance of the module (emscripten initialized), on its own bounded, guarded memory. @internal */

@@ -5,8 +5,9 @@
  */
 import type { InstanceImage } from './instance-image.js'
 import { type PreparedInstance, newBareModule } from './quickjs-instance.js'
-import { PAGE, writeCleared, writeImage } from './write-image.js'
+import { writeCleared, writeImage } from './write-image.js'
 import { zeroMemory } from './zero-memory.js'
+import { WASM_PAGE } from './wasm.js'
 
 /**
  * Pure; whether a spent instance qualifies for {@link renewInstance} (a new instance on its memory) or
@@ -16,7 +17,7 @@ import { zeroMemory } from './zero-memory.js'
 export function reusable(spent: PreparedInstance, snapshot: InstanceImage, how: 'renew' | 'recycle'): boolean {
   const { guard, memory } = spent
   if (guard.callbackDepth !== 0 || spent.binding !== undefined) return false
-  if (memory.buffer.byteLength !== snapshot.pages * PAGE) return false
+  if (memory.buffer.byteLength !== snapshot.pages * WASM_PAGE) return false
   return how === 'renew' || (!guard.killed && !guard.memoryExhausted)
 }
 

@@ -28,8 +28,8 @@ import { randomStateOf, reseedRandom } from './reseed-random.js'
 import type { ConsoleLevel } from './types.js'
 import { hostRefIds, imageBytes, valueHandleAt } from './write-image.js'
 import { chunkRegions } from './zero-memory.js'
+import { WASM_PAGE } from './wasm.js'
 
-const PAGE = 64 * 1024
 
 /** A script's top level, loaded, as the bytes it changed in a never-used instance restored from `base`. @internal */
 export interface ScriptImage {
@@ -91,7 +91,7 @@ export function probeScriptImage(
     const instances = [first, second]
     if (instances.some((instance, i) => instance.guard.clockReads !== before[i]!.clock)) return 'clock'
     if (instances.some((instance, i) => randomStateOf(instance.memory, base) !== before[i]!.seed)) return 'random'
-    if (instances.some((instance) => instance.memory.buffer.byteLength !== base.pages * PAGE)) return 'grew'
+    if (instances.some((instance) => instance.memory.buffer.byteLength !== base.pages * WASM_PAGE)) return 'grew'
     if (instances.some((instance, i) => hostRefIds(instance).join() !== before[i]!.refs)) return 'host-refs'
     const pointers = (p: Preloaded) => [p.api!.run, p.api!.describe, p.api!.explain, p.workflow!].map((h) => h.value as unknown as number).join()
     if (pointers(a) !== pointers(b)) return 'differs'
@@ -116,7 +116,7 @@ export function probeScriptImage(
  */
 export function loadScriptImage(instance: PreparedInstance, image: ScriptImage): Preloaded | undefined {
   if (instance.image !== image.base || instance.binding !== undefined || instance.guard.killed) return undefined
-  if (instance.memory.buffer.byteLength !== image.base.pages * PAGE) return undefined
+  if (instance.memory.buffer.byteLength !== image.base.pages * WASM_PAGE) return undefined
   const bytes = new Uint8Array(instance.memory.buffer)
   for (const { at, bytes: region } of image.delta) bytes.set(region, at)
   reseedRandom(instance.memory, image.base)

@@ -7,8 +7,8 @@
  * once per instance. Declaring the stack top plus a little heap (about 6 MiB) keeps every byte the guest can use
  * (the maximum is unchanged) and triggers those collections about a third as often.
  */
+import { WASM_PAGE } from './wasm.js'
 
-const PAGE = 64 * 1024
 /** Heap pages beyond the stack top: room for a runtime, a context and the prelude without growing. */
 const HEAP_PAGES = 14
 
@@ -87,7 +87,7 @@ export function inspectWasm(bytes: Uint8Array): { minAt: number; minLength: numb
 export function lowerInitialMemory(bytes: Uint8Array): WasmLayout {
   const found = inspectWasm(bytes)
   if (found === undefined || found.stackTop === undefined || found.minLength !== 2) return { bytes, initialPages: found?.minPages ?? 256 }
-  const pages = Math.ceil(found.stackTop / PAGE) + HEAP_PAGES
+  const pages = Math.ceil(found.stackTop / WASM_PAGE) + HEAP_PAGES
   if (pages >= found.minPages || pages >= 2 ** 14) return { bytes, initialPages: found.minPages }
   const patched = new Uint8Array(bytes)
   patched[found.minAt] = 0x80 | (pages & 0x7f)

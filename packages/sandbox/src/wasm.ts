@@ -30,3 +30,6 @@ interface WasmApi {
 
 /** The host's `WebAssembly` global, typed with the members above. */
 export const Wasm: WasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
+
+/** Bytes in a WebAssembly memory page. */
+export const WASM_PAGE = 64 * 1024

@@ -9,9 +9,8 @@ import { Lifetime, QuickJSRuntime, type QuickJSContext, type QuickJSHandle } fro
 import type { InstanceImage } from './instance-image.js'
 import { type BareModule, type Mutable, type PreparedInstance, hostFunctions, interruptHandler } from './quickjs-instance.js'
 import { reseedRandom } from './reseed-random.js'
+import { WASM_PAGE } from './wasm.js'
 
-/** Bytes in a WebAssembly memory page. @internal */
-export const PAGE = 64 * 1024
 
 /** The parts of quickjs-emscripten-core 0.32 (pinned) that a restore needs beyond its public API. */
 interface ModuleInternals {
@@ -43,7 +42,7 @@ export function writeCleared(bare: BareModule, snapshot: InstanceImage, memoryLi
 
 /** Pure; every byte of a memory restored from `snapshot`, as one array (zeros outside its regions). @internal */
 export function imageBytes(snapshot: InstanceImage): Uint8Array {
-  const bytes = new Uint8Array(snapshot.pages * PAGE)
+  const bytes = new Uint8Array(snapshot.pages * WASM_PAGE)
   for (const { at, bytes: region } of snapshot.regions) bytes.set(region, at)
   return bytes
 }
