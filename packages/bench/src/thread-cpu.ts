@@ -6,7 +6,7 @@
  * rest (V8's garbage collector and compiler threads, libuv).
  *
  * Run (after `pnpm build`), e.g. to compare two builds of a package, alternating:
- *   node --expose-gc packages/bench/dist/thread-cpu.js [events] [warm-up events] [--no-head-start]
+ *   node --expose-gc packages/bench/dist/thread-cpu.js [events] [warm-up events] [--no-head-start] [--threads=N] [--pool=N] [--caller-pool=N]
  * Prints one JSON line: events/s, CPU ms per event of the process and of each role. `--no-head-start` turns the
  * engine's `headStart` off, for A/B runs of one build.
  */
@@ -49,9 +49,9 @@ export function perRole({ before, after, mainTid, events }: RoleReadings): { mai
 }
 
 /** Runs the measurement and returns its figures. */
-export async function threadCpu(events: number, warmUp: number, options: { headStart?: boolean; sandboxThreads?: number; sandboxPool?: number } = {}): Promise<Record<string, number>> {
+export async function threadCpu(events: number, warmUp: number, options: { headStart?: boolean; sandboxThreads?: number; sandboxPool?: number; sandboxCallerPool?: number } = {}): Promise<Record<string, number>> {
   const dir = tempDir()
-  const engine = { config: { headStart: options.headStart ?? true }, ...(options.sandboxThreads === undefined ? {} : { sandboxThreads: options.sandboxThreads }), ...(options.sandboxPool === undefined ? {} : { sandboxPool: options.sandboxPool }) }
+  const engine = { config: { headStart: options.headStart ?? true }, ...(options.sandboxThreads === undefined ? {} : { sandboxThreads: options.sandboxThreads }), ...(options.sandboxPool === undefined ? {} : { sandboxPool: options.sandboxPool }), ...(options.sandboxCallerPool === undefined ? {} : { sandboxCallerPool: options.sandboxCallerPool }) }
   const env = await openEnv(dir.file('thread-cpu.db'), { synchronous: 'FULL', engine })
   try {
     const warm = await env.engine.deployWorkflow({ title: 'warm-up', code: pipelineScript(warmUp) })
@@ -82,5 +82,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const sandboxThreads = threads === undefined ? undefined : Number(threads.slice('--threads='.length))
   const pool = args.find((a) => a.startsWith('--pool='))
   const sandboxPool = pool === undefined ? undefined : Number(pool.slice('--pool='.length))
-  console.log(JSON.stringify(await threadCpu(events, warmUp, { headStart: !args.includes('--no-head-start'), sandboxThreads, sandboxPool })))
+  const callerPool = args.find((a) => a.startsWith('--caller-pool='))
+  const sandboxCallerPool = callerPool === undefined ? undefined : Number(callerPool.slice('--caller-pool='.length))
+  console.log(JSON.stringify(await threadCpu(events, warmUp, { headStart: !args.includes('--no-head-start'), sandboxThreads, sandboxPool, sandboxCallerPool })))
 }

@@ -7,6 +7,8 @@
  *   errors come back as plain data with `workflow.js` line and column. `evaluate()` never throws for script faults.
  *   With `threads`, evaluations run in worker threads that keep never-used instances ready (restored from an image of
  *   a never-used instance) while the calling thread does other work; host calls are proxied back to it. With
+ *   `callerPool` as well, the calling thread keeps instances of its own, loaded only while the process is quiet, and
+ *   takes the next evaluation itself when the script is loaded there (an idle process skips the hand-offs). With
  *   `recycle` (opt-in), a pool resets an instance whose evaluation ended normally in place (its whole memory zeroed
  *   and the image written, byte for byte a never-used instance) instead of creating a new one: several times cheaper,
  *   but it reuses the WebAssembly instance object, which SPEC §4 does not allow by default. A pooled runner also

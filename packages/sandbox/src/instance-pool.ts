@@ -65,6 +65,20 @@ export interface InstancePoolOptions {
    * or false when the environment sets `LEDGERFLOW_SANDBOX_SCRIPT_IMAGES=0` (a diagnostic for benchmarks).
    */
   scriptImages?: boolean
+  /**
+   * Resolves when the pool may go on with an instance it is creating, after `busy` said no (default: the next turn of
+   * the event loop in which `busy` is false). A pool gated on something that can stay true a long time passes a
+   * promise of its own, so that it does not spin the event loop meanwhile.
+   */
+  whenIdle?: () => Promise<void>
+}
+
+/** A preload or an image probe of a script that a pool put off (see `InstancePool.putOffNow`). */
+export interface PutOffJob {
+  kind: 'preload' | 'probe'
+  /** What the preload or probe loads: the script, its entry, tools and limits, with a host that answers nothing. */
+  template: EvaluationPlan
+  key: string
 }
 
 /** Pre-created instances of one memory limit. */
@@ -72,17 +86,17 @@ export class InstancePool extends InstanceSupply {
   private readonly preload: boolean
   private readonly now: () => number
   /** The key of the evaluation that ended last. */
-  private lastKey: string | undefined
+  protected lastKey: string | undefined
   /** The key whose last preload could not be kept (a tool call or a long top level), and when to try it again. */
   private refusal: PreloadRefusal | undefined
-  private preloadScheduled = false
+  protected preloadScheduled = false
   private readonly scriptImagesOn: boolean
   /**
    * By preload key: a script's image, why it has none (not probed again), or how many of its evaluations ended
    * before it was probed. At most {@link SCRIPT_IMAGES_KEPT} scripts.
    */
   private readonly scriptImages = new Map<string, number | ScriptImage | ScriptImageRefusal>()
-  private probing = false
+  protected probing = false
   /** Probes of a script that ended `not-preloadable`, by preload key (see {@link InstancePool.probeSoon}). */
   private readonly unpreloadable = new Map<string, number>()
 
@@ -101,15 +115,25 @@ export class InstancePool extends InstanceSupply {
   claim(plan: EvaluationPlan, key: string): Preloaded | undefined {
     const ready = this.preloaded
     if (ready === undefined) return undefined
+    const usable = this.holds(plan, key)
     this.preloaded = undefined
-    const fresh = this.now() - ready.at <= PRELOAD_MAX_AGE_MS
-    if (fresh && ready.key === key && ready.value.instance.memoryLimitBytes === plan.limits.memoryLimitBytes) {
+    if (usable) {
       poolStats.preloadsTaken++
       return ready.value
     }
     poolStats.preloadsUnused++
     this.giveBack(ready.value.instance)
     return undefined
+  }
+
+  /**
+   * Whether {@link InstancePool.claim} would give `plan` (whose `preloadKey` is `key`) a preload now: one is ready for
+   * the same script, tools and limits, and is not older than {@link PRELOAD_MAX_AGE_MS}.
+   */
+  holds(plan: EvaluationPlan, key: string): boolean {
+    const ready = this.preloaded
+    if (ready === undefined || ready.key !== key || ready.value.instance.memoryLimitBytes !== plan.limits.memoryLimitBytes) return false
+    return this.now() - ready.at <= PRELOAD_MAX_AGE_MS
   }
 
   /**
@@ -128,14 +152,36 @@ export class InstancePool extends InstanceSupply {
       this.refusal = waiting
       return
     }
-    this.preloadScheduled = true
     // Only what the preload needs: the request's host, console sink and signal stay with the request.
-    const template: EvaluationPlan = { code: plan.code, entry: plan.entry, globals: plan.globals, limits: plan.limits, host: async () => undefined }
+    this.schedulePreload({ code: plan.code, entry: plan.entry, globals: plan.globals, limits: plan.limits, host: async () => undefined }, key)
+  }
+
+  /**
+   * Whether `job` is put off now instead of done (because the pool is busy, or has no instance for a preload); a
+   * subclass that keeps it for later says yes (see `CallerInstancePool`). Here never: a preload the pool cannot do now
+   * is dropped, and a probe runs between the evaluations' turns.
+   */
+  protected putOffNow(_job: PutOffJob): boolean {
+    return false
+  }
+
+  /** Loads `template`'s script into a pooled instance after the current I/O phase, unless the pool is busy then. */
+  protected schedulePreload(template: EvaluationPlan, key: string): void {
+    const job: PutOffJob = { kind: 'preload', template, key }
+    if (this.busy() && this.putOffNow(job)) return
+    this.preloadScheduled = true
     setImmediate(() => {
       this.preloadScheduled = false
-      if (this.closed || this.busy() || this.preloaded !== undefined) return
+      if (this.closed || this.preloaded !== undefined) return
+      if (this.busy()) {
+        this.putOffNow(job)
+        return
+      }
       const instance = this.take(template.limits.memoryLimitBytes)
-      if (instance === undefined) return
+      if (instance === undefined) {
+        this.putOffNow(job)
+        return
+      }
       let value: Preloaded | undefined
       try {
         value = this.loadFromImage(instance, key) ?? Evaluation.preload(instance, template)
@@ -181,9 +227,19 @@ export class InstancePool extends InstanceSupply {
     this.remember(key, seen + 1)
     // A script whose loads could not be preloaded is probed again after twice as many evaluations each time.
     if (seen + 1 < EVALUATIONS_BEFORE_SCRIPT_IMAGE * 2 ** (this.unpreloadable.get(key) ?? 0)) return
+    this.scheduleProbe({ code: plan.code, entry: plan.entry, globals: plan.globals, limits: plan.limits, host: async () => undefined }, key)
+  }
+
+  /** Probes `template`'s script image after the current I/O phase (see `putOffNow`). */
+  protected scheduleProbe(template: EvaluationPlan, key: string): void {
+    const job: PutOffJob = { kind: 'probe', template, key }
+    if (this.busy() && this.putOffNow(job)) return
     this.probing = true
-    const template: EvaluationPlan = { code: plan.code, entry: plan.entry, globals: plan.globals, limits: plan.limits, host: async () => undefined }
     setImmediate(() => {
+      if (this.busy() && this.putOffNow(job)) {
+        this.probing = false
+        return
+      }
       this.probe(template, key)
         .catch(() => undefined)
         .finally(() => (this.probing = false))

@@ -29,6 +29,7 @@ export abstract class InstanceSupply {
   private scheduled = false
   protected closed = false
   protected readonly busy: () => boolean
+  private readonly whenIdle: (() => Promise<void>) | undefined
   private readonly inFlight: () => number
   /** The most evaluations seen in flight at once when one ended (at most {@link MAX_SPENT_IN_FLIGHT}). */
   private peakInFlight = 0
@@ -42,6 +43,7 @@ export abstract class InstanceSupply {
     options: InstancePoolOptions = {},
   ) {
     this.busy = options.busy ?? (() => false)
+    this.whenIdle = options.whenIdle
     this.inFlight = options.inFlight ?? (() => 0)
     this.recycle = options.recycle ?? false
   }
@@ -111,10 +113,15 @@ export abstract class InstanceSupply {
       this.filling = this.addOne().then((added) => {
         this.filling = undefined
         // After a failure the pool stays short until the next evaluation asks again (no retry loop).
-        if (added) this.refillSoon()
+        if (!added) return
+        this.added()
+        this.refillSoon()
       })
     }).unref()
   }
+
+  /** Called after the refill added an instance (a subclass may want one for work it put off). */
+  protected added(): void {}
 
   /** Stops refilling and disposes the idle instances. */
   async close(): Promise<void> {
@@ -153,9 +160,9 @@ export abstract class InstanceSupply {
     return renewed
   }
 
-  /** Resolves after a turn of the event loop in which no evaluation is running. */
+  /** Resolves after a turn of the event loop in which no evaluation is running (or when `options.whenIdle` says so). */
   private async idleTurn(): Promise<void> {
-    do await new Promise<void>((resolve) => setImmediate(resolve))
+    do await (this.whenIdle ? this.whenIdle() : new Promise<void>((resolve) => setImmediate(resolve)))
     while (this.busy() && !this.closed)
   }
 

@@ -170,6 +170,13 @@ export class ThreadedEvaluator {
     for (const thread of this.#threads) thread.warm().catch(() => {})
   }
 
+  /** Evaluations in flight on all threads. */
+  get load(): number {
+    let load = 0
+    for (const thread of this.#threads) load += thread.load
+    return load
+  }
+
   evaluate(plan: EvaluationPlan, startedAt: number): Promise<EvaluationOutcome> {
     // Round robin among the least busy: sequential evaluations alternate, so each thread refills its pool while
     // the others evaluate.

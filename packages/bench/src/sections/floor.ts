@@ -104,42 +104,53 @@ const PREPARED = { reservations: [{ topic: 'items', ids: ['m1'] }], data: { i: 1
 /**
  * One bare evaluation of each phase of the pipeline's consumer on the engine's own runner (no database): ms
  * medians. A short untimed pause before each sample lets a pooled runner refill, so this is the runner's latency
- * when it is not saturated (the strictest denominator).
+ * when it is not saturated (the strictest denominator): since the engine keeps instances on the calling thread too
+ * (`sandboxCallerPool`), an idle engine evaluates there. `*Thread` figures are the same on the sandbox thread alone
+ * (`sandboxCallerPool: 0`), the denominator of the runs before that.
  */
 export async function bare(params: BareParams): Promise<Record<string, number>> {
-  const env = await openEnv(':memory:')
-  try {
-    const runner = env.engine.context.sandbox
-    const code = pipelineScript(1)
-    const globals = env.engine.context.tools.globals
-    const host = async (call: { namespace: string; method: string }): Promise<JsonValue | undefined> => (call.method === 'peek' ? PEEKED : undefined)
-    const phase = (method: string, args: JsonValue[]) => async () => {
-      const outcome = await runner.evaluate({ code, scriptKey: 'bare', handler: { group: 'consumers', name: 'proc', method }, args, globals, host })
-      if (!outcome.ok) throw new Error(`${method}: ${outcome.error.message}`)
-    }
-    const figures: Record<string, number> = {}
-    const phases: Array<[string, JsonValue[]]> = [['prepare', [null]], ['mutate', [PREPARED]], ['next', [PREPARED, { status: 'none' }]]]
-    for (const [method, args] of phases) {
-      const run = phase(method, args)
-      for (let i = 0; i < 10; i++) await run()
-      const idle: number[] = []
-      for (let i = 0; i < params.samples; i++) {
-        await sleep(3)
-        const start = performance.now()
-        await run()
-        idle.push(performance.now() - start)
+  const figures: Record<string, number> = {}
+  const code = pipelineScript(1)
+  const host = async (call: { namespace: string; method: string }): Promise<JsonValue | undefined> => (call.method === 'peek' ? PEEKED : undefined)
+  for (const [suffix, engine] of [['', {}], ['Thread', { sandboxCallerPool: 0 }]] as const) {
+    const env = await openEnv(':memory:', { engine })
+    try {
+      const runner = env.engine.context.sandbox
+      const globals = env.engine.context.tools.globals
+      const phase = (method: string, args: JsonValue[]) => async () => {
+        const outcome = await runner.evaluate({ code, scriptKey: 'bare', handler: { group: 'consumers', name: 'proc', method }, args, globals, host })
+        if (!outcome.ok) throw new Error(`${method}: ${outcome.error.message}`)
       }
-      figures[method] = round(median(idle))
-      const backToBack = await sample(run, params.samples, 5)
-      figures[`${method}BackToBack`] = round(median(backToBack))
+      Object.assign(figures, await bareFigures({ phase, samples: params.samples, suffix }))
+    } finally {
+      await env.close()
     }
-    figures.sum = round(figures.prepare! + figures.mutate! + figures.next!)
-    figures.plainSum = round(await plainPhases(code, host, params.samples))
-    figures.sumBackToBack = round(figures.prepareBackToBack! + figures.mutateBackToBack! + figures.nextBackToBack!)
-    return figures
-  } finally {
-    await env.close()
   }
+  figures.plainSum = round(await plainPhases(code, host, params.samples))
+  return figures
+}
+
+/** Each phase after a 3 ms pause and back to back, and their sums, named with `suffix`. */
+async function bareFigures(options: { phase: (method: string, args: JsonValue[]) => () => Promise<void>; samples: number; suffix: string }): Promise<Record<string, number>> {
+  const { phase, samples, suffix } = options
+  const figures: Record<string, number> = {}
+  const phases: Array<[string, JsonValue[]]> = [['prepare', [null]], ['mutate', [PREPARED]], ['next', [PREPARED, { status: 'none' }]]]
+  for (const [method, args] of phases) {
+    const run = phase(method, args)
+    for (let i = 0; i < 10; i++) await run()
+    const idle: number[] = []
+    for (let i = 0; i < samples; i++) {
+      await sleep(3)
+      const start = performance.now()
+      await run()
+      idle.push(performance.now() - start)
+    }
+    figures[`${method}${suffix}`] = round(median(idle))
+    figures[`${method}BackToBack${suffix}`] = round(median(await sample(run, samples, 5)))
+  }
+  figures[`sum${suffix}`] = round(figures[`prepare${suffix}`]! + figures[`mutate${suffix}`]! + figures[`next${suffix}`]!)
+  figures[`sumBackToBack${suffix}`] = round(figures[`prepareBackToBack${suffix}`]! + figures[`mutateBackToBack${suffix}`]! + figures[`nextBackToBack${suffix}`]!)
+  return figures
 }
 
 /** The same three phases in the host realm (`new Function`, no isolation): median ms of the three together. */

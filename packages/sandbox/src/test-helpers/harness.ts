@@ -19,13 +19,16 @@ const MiB = 1024 * 1024
 
 /**
  * The runner configurations the behaviour suites run against: evaluations on the calling thread, and in a worker
- * thread with a pool (host calls and `console.*` proxied back), with new instances and with recycled ones. The worker thread runs the built `dist`, which the
+ * thread with a pool (host calls and `console.*` proxied back), with new instances and with recycled ones, and with
+ * a pool on the calling thread as well (the engine's default). The worker thread runs the built `dist`, which the
  * package's `test` script builds first.
  */
 export const RUNNER_VARIANTS = [
   { name: 'calling thread', options: {} },
   { name: 'worker thread', options: { threads: 1, pool: { size: 2 } } },
   { name: 'worker thread, recycling instances', options: { threads: 1, pool: { size: 2 }, recycle: true } },
+  // The engine's default: idle moments load the next evaluation on the calling thread, the others go to the thread.
+  { name: 'worker thread and a calling-thread pool', options: { threads: 1, pool: { size: 2 }, callerPool: { size: 2 } } },
 ] as const
 
 /** Small limits that keep hostile tests fast. */
