@@ -29,7 +29,7 @@ const workflow = {
   },
 }`
 
-type SandboxPlacement = { sandboxThreads: number; sandboxPool?: number }
+type SandboxPlacement = { sandboxThreads: number; sandboxPool?: number; sandboxCallerPool?: number }
 
 /** A session of `items` items on `placement`: every item sent once, consumed, its state committed, its log lines kept. */
 async function expectCommittedSession(placement: SandboxPlacement, items: number): Promise<void> {
@@ -63,14 +63,14 @@ async function expectRecoveryWithoutResend(placement: SandboxPlacement): Promise
   expect(await checkInvariants(env.db)).toEqual([])
 }
 
-describe('the engine with evaluations in a sandbox worker thread', () => {
+describe('the engine with evaluations in a sandbox worker thread alone (sandboxCallerPool 0)', () => {
   it('runs a session to the same committed state, with tool calls and console lines proxied back', async () => {
-    await expectCommittedSession({ sandboxThreads: 1 }, 3)
+    await expectCommittedSession({ sandboxThreads: 1, sandboxCallerPool: 0 }, 3)
   })
 
   it('with recycled instances, runs the session to the same state and every phase starts with fresh globals', async () => {
     const email = recordingTool({ namespace: 'Email', name: 'send', kind: 'mutation' })
-    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 1, sandboxRecycle: true })
+    await using env = await createTestEngine({ tools: [email.tool], sandboxThreads: 1, sandboxCallerPool: 0, sandboxRecycle: true })
     // Each phase records whether an earlier evaluation left a global behind, then leaves one itself. Twelve items
     // make about 40 evaluations: past the 24 a thread creates before it takes the image that recycling writes.
     const leaky = CODE.replace('i < 3', 'i < 12').replace('prepare: async () => {', 'prepare: async () => {\n        if (globalThis.left) throw new Error("prepare saw " + globalThis.left); globalThis.left = "prepare"')
@@ -84,7 +84,7 @@ describe('the engine with evaluations in a sandbox worker thread', () => {
   })
 
   it('recovers after a crash right after the ledger row went in_flight without sending twice', async () => {
-    await expectRecoveryWithoutResend({ sandboxThreads: 1 })
+    await expectRecoveryWithoutResend({ sandboxThreads: 1, sandboxCallerPool: 0 })
   })
 })
 
@@ -104,6 +104,27 @@ describe('the engine with a pool of instances on the calling thread (sandboxThre
     try {
       expect(() => createEngine({ db, sandboxThreads: 0, sandboxPool: 65 })).toThrow(/pool\.size must be an integer from 0 to 64, got 65/)
       expect(() => createEngine({ db, sandboxThreads: 1, sandboxPool: -1 })).toThrow(/pool\.size must be an integer from 0 to 64, got -1/)
+    } finally {
+      await db.close()
+    }
+  })
+})
+
+describe('the engine with a sandbox thread and a pool on the calling thread for idle moments (sandboxCallerPool)', () => {
+  const hybrid = { sandboxThreads: 1, sandboxCallerPool: 2 }
+
+  it('runs a session to the same committed state, with tool calls and console lines', async () => {
+    await expectCommittedSession(hybrid, 8)
+  })
+
+  it('recovers after a crash right after the ledger row went in_flight without sending twice', async () => {
+    await expectRecoveryWithoutResend(hybrid)
+  })
+
+  it('passes the calling-thread pool size to the sandbox runner, which refuses one it cannot hold', async () => {
+    const db = await openDatabase({ sqlite: ':memory:' })
+    try {
+      expect(() => createEngine({ db, sandboxThreads: 1, sandboxCallerPool: 65 })).toThrow(/callerPool\.size must be an integer from 0 to 64, got 65/)
     } finally {
       await db.close()
     }

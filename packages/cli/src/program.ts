@@ -75,7 +75,7 @@ function addLifecycleCommands(program: Command, handle: Handle, { io, stopSignal
     .command('worker')
     .description('run the scheduler and worker until SIGINT/SIGTERM (a second Ctrl-C forces exit 130)')
     .option('--concurrency <n>', 'sessions at once, each of another workflow (default 4)')
-    .option('--sandbox <where>', "where phases are evaluated: 'thread' (default, a sandbox thread) or 'calling' (this process's thread, 3 instances kept ready; for --concurrency 1 next to other worker processes)")
+    .option('--sandbox <where>', "where phases are evaluated: 'thread' (default: a sandbox thread, and this thread for the first evaluation after an idle moment) or 'calling' (this process's thread, 3 instances kept ready; for --concurrency 1 next to other worker processes)")
     .option('--until-idle', 'stop once nothing is due and nothing runs')
     .action((o, cmd: Command) =>
       handle(cmd, async (app) => {

@@ -26,6 +26,8 @@ export interface TestEngineOptions {
   sandboxThreads?: number
   /** Never-used instances kept ready (the engine's `sandboxPool`; on the calling thread with `sandboxThreads: 0`). */
   sandboxPool?: number
+  /** With sandbox threads, instances kept on the calling thread for an idle engine (the engine's `sandboxCallerPool`). */
+  sandboxCallerPool?: number
   /** Reset used sandbox instances in place (the engine's opt-in `sandboxRecycle`). Default false. */
   sandboxRecycle?: boolean
   config?: EngineOptions['config']
@@ -227,6 +229,7 @@ export async function createTestEngine(options: TestEngineOptions = {}): Promise
       sandboxThreads: options.sandboxThreads ?? 0,
       sandboxRecycle: options.sandboxRecycle ?? false,
       ...(options.sandboxPool === undefined ? {} : { sandboxPool: options.sandboxPool }),
+      ...(options.sandboxCallerPool === undefined ? {} : { sandboxCallerPool: options.sandboxCallerPool }),
       config: options.config,
       faults,
       worker: options.worker,
