@@ -64,13 +64,15 @@ export interface SandboxRunnerOptions {
   preload?: boolean
   /**
    * With `threads`: also keep this many instances ready on the calling thread (default 0; 2 or more to be of use),
-   * created and loaded only in turns of the event loop in which no evaluation is in flight on any thread. An
-   * evaluation whose script is preloaded there (see `preload`) runs there; every other one goes to a thread. That
+   * created and loaded only while the process is quiet: no evaluation started or ended for 1 ms, none in flight on
+   * any thread, and the event loop at most half busy meanwhile (see `quiet-watch.ts`). An evaluation whose script is
+   * preloaded there (see `preload`) runs there; every other one goes to a thread. That
    * evaluation skips the two messages between threads of its start and end, and those of each host call (on the
-   * 2-core VM 60–100 µs per host call, about 2 ms of a 200-line script's 3 ms with 10 calls). A process under load
-   * is never idle between evaluations, so its evaluations stay on the threads, which overlap them with the
-   * database's work; an idle one answers the next event on its own thread. The guarantees are the same on either
-   * side: a fresh, memory-bounded instance per evaluation.
+   * 2-core VM 60–100 µs per host call: the 200-line script with 10 calls, after a 3 ms pause, 0.74–1.28 ms instead
+   * of 2.3–5.7). A process under load is never quiet between evaluations (a back-to-back SQLite pipeline loaded
+   * nothing there), so its evaluations stay on the threads, which overlap them with the database's work; an idle one
+   * answers the next event on its own thread. The guarantees are the same on either side: a fresh, memory-bounded
+   * instance per evaluation.
    */
   callerPool?: { size: number }
 }
