@@ -99,11 +99,12 @@ describe('the engine with a pool of instances on the calling thread (sandboxThre
     await expectRecoveryWithoutResend(pooled)
   })
 
-  it('passes the pool size to the sandbox runner, which refuses one it cannot hold', async () => {
+  it('passes the pool sizes to the sandbox runner, which refuses one it cannot hold', async () => {
     const db = await openDatabase({ sqlite: ':memory:' })
     try {
       expect(() => createEngine({ db, sandboxThreads: 0, sandboxPool: 65 })).toThrow(/pool\.size must be an integer from 0 to 64, got 65/)
       expect(() => createEngine({ db, sandboxThreads: 1, sandboxPool: -1 })).toThrow(/pool\.size must be an integer from 0 to 64, got -1/)
+      expect(() => createEngine({ db, sandboxThreads: 1, sandboxCallerPool: 65 })).toThrow(/callerPool\.size must be an integer from 0 to 64, got 65/)
     } finally {
       await db.close()
     }
@@ -119,14 +120,5 @@ describe('the engine with a sandbox thread and a pool on the calling thread for 
 
   it('recovers after a crash right after the ledger row went in_flight without sending twice', async () => {
     await expectRecoveryWithoutResend(hybrid)
-  })
-
-  it('passes the calling-thread pool size to the sandbox runner, which refuses one it cannot hold', async () => {
-    const db = await openDatabase({ sqlite: ':memory:' })
-    try {
-      expect(() => createEngine({ db, sandboxThreads: 1, sandboxCallerPool: 65 })).toThrow(/callerPool\.size must be an integer from 0 to 64, got 65/)
-    } finally {
-      await db.close()
-    }
   })
 })

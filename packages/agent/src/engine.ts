@@ -63,7 +63,8 @@ export interface EngineOptions {
   sandboxPool?: number
   /**
    * With sandbox threads: never-used instances also kept ready on the calling thread (default 2; 0 turns it off),
-   * created and loaded only while no evaluation is in flight anywhere. An evaluation whose script is already loaded
+   * created and loaded only while the process is quiet (nothing started or ended for 1 ms, nothing in flight, the
+   * event loop mostly idle). An evaluation whose script is already loaded
    * there runs there and skips the hand-offs between threads (on the 2-core VM about 2 ms of a 200-line script with
    * 10 tool calls); under load nothing is loaded there and every evaluation goes to the threads. See
    * `SandboxRunnerOptions.callerPool` of `@ledgerflow/sandbox`. Ignored with `sandboxRunner` or `sandboxThreads: 0`.

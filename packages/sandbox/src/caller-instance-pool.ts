@@ -5,7 +5,6 @@
  */
 import type { EvaluationPlan } from './evaluation-plan.js'
 import { InstancePool, type PutOffJob } from './instance-pool.js'
-import { poolStats } from './pool-stats.js'
 
 /** An {@link InstancePool} that puts its preloads and probes off while busy, until {@link CallerInstancePool.resume}. @internal */
 export class CallerInstancePool extends InstancePool {
@@ -18,12 +17,7 @@ export class CallerInstancePool extends InstancePool {
    * this evaluation could not take (too old, or for another script) is given back, as `claim` would.
    */
   observe(plan: EvaluationPlan, key: string): void {
-    const ready = this.preloaded
-    if (ready !== undefined && !this.holds(plan, key)) {
-      this.preloaded = undefined
-      poolStats.preloadsUnused++
-      this.giveBack(ready.value.instance)
-    }
+    this.dropPreloadUnlessFor(plan, key)
     this.preloadSoon(plan, key)
     this.probeSoon(plan, key)
     if (!this.busy()) this.refillSoon()

@@ -176,7 +176,8 @@ function poolSize(name: string, size: number): number {
 function callerPool(options: { limits: SandboxLimits; size: number; recycle: boolean; preload: boolean | undefined; inFlight: () => number; running: () => number }) {
   const { limits, size, recycle, preload, inFlight, running } = options
   const quiet: QuietWatch = new QuietWatch({ inFlight, onQuiet: () => pool.resume() })
-  const busy = () => !quiet.quiet || inFlight() > 0
+  // Every evaluation's start ends the quiet (`touch`), so a quiet thread has none in flight.
+  const busy = () => !quiet.quiet
   // A creation put off waits for the quiet, not for the next turn of the event loop: it must not spin the loop.
   const pool: CallerInstancePool = new CallerInstancePool(limits.memoryLimitBytes, size, { busy, whenIdle: () => quiet.whenQuiet(), inFlight: running, recycle, preload })
   return { pool, quiet }

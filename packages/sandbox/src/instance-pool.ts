@@ -114,16 +114,24 @@ export class InstancePool extends InstanceSupply {
    */
   claim(plan: EvaluationPlan, key: string): Preloaded | undefined {
     const ready = this.preloaded
-    if (ready === undefined) return undefined
-    const usable = this.holds(plan, key)
+    if (ready === undefined || !this.dropPreloadUnlessFor(plan, key)) return undefined
     this.preloaded = undefined
-    if (usable) {
-      poolStats.preloadsTaken++
-      return ready.value
-    }
+    poolStats.preloadsTaken++
+    return ready.value
+  }
+
+  /**
+   * Gives the ready preload back unless `plan` (whose `preloadKey` is `key`) could take it (see `holds`); whether one
+   * is still ready.
+   */
+  protected dropPreloadUnlessFor(plan: EvaluationPlan, key: string): boolean {
+    const ready = this.preloaded
+    if (ready === undefined) return false
+    if (this.holds(plan, key)) return true
+    this.preloaded = undefined
     poolStats.preloadsUnused++
     this.giveBack(ready.value.instance)
-    return undefined
+    return false
   }
 
   /**
