@@ -26,15 +26,19 @@ export interface Sizes {
   workflowEvents: number
   latencySamples: number
   recoverySessions: number
-  /** Events of the untimed session before the warm pipeline's measured one. */
+  /**
+   * Events of the untimed session before the warm pipeline's measured one. The JIT keeps compiling for a few hundred
+   * events: after 40 the helper threads still spent 2.2–2.7 ms of CPU per event compiling, after 300 1.4–1.5 ms and
+   * after 1,000 1.1 ms (RESULTS.md, "Latest runs (2026-11-29 19:40–21:30)").
+   */
   warmUpEvents: number
 }
 
 /** `--quick` (CI-style, under two minutes) and the full run. */
 export function sizes(quick: boolean): Sizes {
   return quick
-    ? { pipelineEvents: 300, bareSamples: 60, checkpointSamples: 30, sandboxSamples: 12, historyEvents: 60, bigHistory: 1_000_000, workflowEvents: 50, latencySamples: 6, recoverySessions: 50, warmUpEvents: 40 }
-    : { pipelineEvents: 1000, bareSamples: 200, checkpointSamples: 400, sandboxSamples: 300, historyEvents: 500, bigHistory: 1_000_000, workflowEvents: 1000, latencySamples: 100, recoverySessions: 1000, warmUpEvents: 100 }
+    ? { pipelineEvents: 300, bareSamples: 60, checkpointSamples: 30, sandboxSamples: 12, historyEvents: 60, bigHistory: 1_000_000, workflowEvents: 50, latencySamples: 6, recoverySessions: 50, warmUpEvents: 300 }
+    : { pipelineEvents: 1000, bareSamples: 200, checkpointSamples: 400, sandboxSamples: 300, historyEvents: 500, bigHistory: 1_000_000, workflowEvents: 1000, latencySamples: 100, recoverySessions: 1000, warmUpEvents: 1000 }
 }
 
 /** A timed job with its key in the results. */
