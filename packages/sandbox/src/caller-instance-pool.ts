@@ -43,7 +43,6 @@ export class CallerInstancePool extends InstancePool {
 
   /** A preload put off for want of an instance gets the one the refill added. */
   protected override added(): void {
-    super.added()
     this.resumePreload()
   }
 

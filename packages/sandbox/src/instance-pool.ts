@@ -97,8 +97,6 @@ export class InstancePool extends InstanceSupply {
    */
   private readonly scriptImages = new Map<string, number | ScriptImage | ScriptImageRefusal>()
   protected probing = false
-  /** A preload that found no instance ready, waiting for the one the refill adds next (see `added`). */
-  private wantsInstance: PutOffJob | undefined
   /** Probes of a script that ended `not-preloadable`, by preload key (see {@link InstancePool.probeSoon}). */
   private readonly unpreloadable = new Map<string, number>()
 
@@ -168,9 +166,8 @@ export class InstancePool extends InstanceSupply {
 
   /**
    * Whether `job` is put off now instead of done (because the pool is busy, or has no instance for a preload); a
-   * subclass that keeps it for later says yes (see `CallerInstancePool`). Here never: a preload that finds the pool
-   * busy is dropped, one that finds no instance ready waits for the refill's next (see `added`), and a probe runs
-   * between the evaluations' turns.
+   * subclass that keeps it for later says yes (see `CallerInstancePool`). Here never: a preload the pool cannot do now
+   * is dropped, and a probe runs between the evaluations' turns.
    */
   protected putOffNow(_job: PutOffJob): boolean {
     return false
@@ -190,9 +187,7 @@ export class InstancePool extends InstanceSupply {
       }
       const instance = this.take(template.limits.memoryLimitBytes)
       if (instance === undefined) {
-        // The refill may be between the steps of a renewal (see `InstanceSupply.addOne`): the preload gets the
-        // instance it adds (see `added`) instead of being dropped.
-        if (!this.putOffNow(job)) this.wantsInstance = job
+        this.putOffNow(job)
         return
       }
       let value: Preloaded | undefined
@@ -213,14 +208,6 @@ export class InstancePool extends InstanceSupply {
       this.preloaded = { key, value, at: this.now() }
       this.refillSoon()
     }).unref()
-  }
-
-  /** A preload that found no instance ready gets the one the refill added, while its script is still the one evaluated last. */
-  protected override added(): void {
-    const job = this.wantsInstance
-    this.wantsInstance = undefined
-    if (job === undefined || job.key !== this.lastKey || this.preloadScheduled || this.preloaded !== undefined || this.closed) return
-    this.schedulePreload(job.template, job.key)
   }
 
   /**

@@ -125,44 +125,6 @@ describe('renewing a spent instance: a new WebAssembly instance on its zeroed me
     expect(success(await evaluateIn(renewed!, probe))).toEqual(['undefined', true])
   })
 
-  it('renews in steps when given a pause, with the same bytes as a renewal in one go', async () => {
-    const spent = await restoreInstance(image, limits.memoryLimitBytes)
-    expect(success(await evaluateIn(spent, LITTER, [2]))).toBe(2000)
-    let pauses = 0
-    const renewed = await renewInstance(spent, image, async () => {
-      pauses++
-      await new Promise((resolve) => setImmediate(resolve))
-    })
-    // Between zeroing and the new instance, and between the new instance and the image.
-    expect(pauses).toBe(2)
-    const fresh = await restoreInstance(image, limits.memoryLimitBytes)
-    expect(Buffer.compare(memoryOf(renewed!), memoryOf(fresh))).toBe(0)
-    expect(success(await evaluateIn(renewed!, consumer('prepare(n) { return [typeof globalThis.secret, n] }'), [3]))).toEqual(['undefined', 3])
-  })
-
-  it('goes on with a renewal it began while an evaluation starts meanwhile, so a thread that is rarely idle still gets its instances back', async () => {
-    let busy = false
-    const pool = new InstancePool(limits.memoryLimitBytes, 1, { busy: () => busy, preload: false })
-    try {
-      for (let turn = 0; pool.available === 0; turn++) {
-        if (turn > 20_000) throw new Error('the pool never filled')
-        await new Promise((resolve) => setImmediate(resolve))
-      }
-      const spent = pool.take(limits.memoryLimitBytes)!
-      expect(success(await evaluateIn(spent, LITTER, [4]))).toBe(2000)
-      const renewed = poolStats.renewed
-      pool.giveBack(spent)
-      // The refill starts in the next turn (nothing runs then) and stops at its first pause; an evaluation starts.
-      await new Promise((resolve) => setImmediate(resolve))
-      busy = true
-      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
-      expect(poolStats.renewed).toBe(renewed + 1)
-      expect(pool.available).toBe(1)
-    } finally {
-      await pool.close()
-    }
-  })
-
   it('renews even after the spent instance was stopped, but never a memory that grew', async () => {
     const stopped = await restoreInstance(image, limits.memoryLimitBytes)
     expect(failure(await evaluateIn(stopped, consumer('prepare() { for (;;) {} }'))).code).toBe('sandbox_timeout')

@@ -18,9 +18,6 @@ import { recycleInstance, renewInstance, reusable } from './renew-instance.js'
  */
 export const MAX_SPENT_IN_FLIGHT = 16
 
-/** Resolves in the next turn of the event loop, after the I/O (a message from another thread) that arrived meanwhile. */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
-
 /** The never-used instances of an {@link InstancePool}: its base class (see the module comment). @internal */
 export abstract class InstanceSupply {
   protected readonly idle: PreparedInstance[] = []
@@ -155,13 +152,10 @@ export abstract class InstanceSupply {
     return recycled
   }
 
-  /**
-   * A new instance on the memory of the latest handed-back instance that qualifies; `undefined` when none. `pause`
-   * is awaited between the renewal's steps (see `renewInstance`).
-   */
-  protected async renewOne(pause?: () => Promise<void>): Promise<PreparedInstance | undefined> {
+  /** A new instance on the memory of the latest handed-back instance that qualifies; `undefined` when none. */
+  protected async renewOne(): Promise<PreparedInstance | undefined> {
     const spent = this.image === undefined ? undefined : this.nextReusable(this.image)
-    const renewed = spent === undefined ? undefined : await renewInstance(spent, this.image!, pause).catch(() => undefined)
+    const renewed = spent === undefined ? undefined : await renewInstance(spent, this.image!).catch(() => undefined)
     if (renewed !== undefined) poolStats.renewed++
     return renewed
   }
@@ -178,11 +172,7 @@ export abstract class InstanceSupply {
    */
   private async addOne(): Promise<boolean> {
     this.image ??= await takenImage()
-    // A renewal takes about 0.5 ms, and the next request (the next phase of the same run) often arrives during it.
-    // Between its steps it yields a turn of the event loop, so that request starts after one step, not the whole
-    // renewal. The renewal then goes on whether or not an evaluation is running: most of the time one is, waiting
-    // for a host call's reply, and a renewal that waited for none to run left the pool empty (RESULTS.md, 2026-11-28).
-    const reused = this.recycle ? this.recycleOne() : await this.renewOne(nextTurn)
+    const reused = this.recycle ? this.recycleOne() : await this.renewOne()
     if (reused !== undefined) {
       if (this.closed) dropInstance(reused)
       else this.idle.push(reused)

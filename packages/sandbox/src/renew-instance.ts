@@ -49,16 +49,12 @@ export function recycleInstance(used: PreparedInstance, snapshot: InstanceImage)
  * reused, which saves allocating a memory, faulting its pages in again, and collecting the old one. The memory must
  * not have grown (it cannot shrink back), and nothing may still use the spent instance: the caller holds the only
  * reference, and no host callback is running in it. `undefined` when the spent instance does not qualify.
- * `pause`, when given, is awaited between the steps (zeroing, the new instance, the image). @internal
+ * @internal
  */
-export async function renewInstance(spent: PreparedInstance, snapshot: InstanceImage, pause?: () => Promise<void>): Promise<PreparedInstance | undefined> {
+export async function renewInstance(spent: PreparedInstance, snapshot: InstanceImage): Promise<PreparedInstance | undefined> {
   const { memory } = spent
   if (!reusable(spent, snapshot, 'renew')) return undefined
   zeroMemory(memory)
-  // `pause` between the steps (about 0.1–0.2 ms each) lets work that arrived meanwhile go first. The spent instance
-  // and its zeroed memory belong to this call alone until it returns, so nothing else can see them half renewed.
-  await pause?.()
   const bare = await newBareModule(spent.memoryLimitBytes, snapshot.pages, memory)
-  await pause?.()
   return writeCleared(bare, snapshot, spent.memoryLimitBytes)
 }
