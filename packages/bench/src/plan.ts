@@ -28,8 +28,8 @@ export interface Sizes {
   recoverySessions: number
   /**
    * Events of the untimed session before the warm pipeline's measured one. The JIT keeps compiling for a few hundred
-   * events: after 40 the helper threads still spent 2.2–2.7 ms of CPU per event compiling, after 300 1.4–1.5 ms and
-   * after 1,000 1.1 ms (RESULTS.md, "Latest runs (2026-11-29 19:40–21:30)").
+   * events: after 40, V8's helper threads (mostly TurboFan) still used 2.2–2.7 ms of CPU per event, after 300
+   * 1.4–1.5 ms and after 1,000 1.1 ms (RESULTS.md, the runs of 2026-11-29 19:40–21:00).
    */
   warmUpEvents: number
 }
