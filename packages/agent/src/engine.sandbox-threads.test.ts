@@ -88,17 +88,20 @@ describe('the engine with evaluations in a sandbox worker thread alone (sandboxC
   })
 })
 
-describe('the engine with a pool of instances on the calling thread (sandboxThreads 0, sandboxPool)', () => {
-  const pooled = { sandboxThreads: 0, sandboxPool: 3 }
-
+describe.each([
+  ['a pool of instances on the calling thread (sandboxThreads 0, sandboxPool)', { sandboxThreads: 0, sandboxPool: 3 }],
+  ['a sandbox thread and a pool on the calling thread for idle moments (sandboxCallerPool)', { sandboxThreads: 1, sandboxCallerPool: 2 }],
+] as Array<[string, SandboxPlacement]>)('the engine with %s', (_, placement) => {
   it('runs a session to the same committed state, with tool calls and console lines', async () => {
-    await expectCommittedSession(pooled, 8)
+    await expectCommittedSession(placement, 8)
   })
 
   it('recovers after a crash right after the ledger row went in_flight without sending twice', async () => {
-    await expectRecoveryWithoutResend(pooled)
+    await expectRecoveryWithoutResend(placement)
   })
+})
 
+describe("the engine's sandbox pool options", () => {
   it('passes the pool sizes to the sandbox runner, which refuses one it cannot hold', async () => {
     const db = await openDatabase({ sqlite: ':memory:' })
     try {
@@ -108,17 +111,5 @@ describe('the engine with a pool of instances on the calling thread (sandboxThre
     } finally {
       await db.close()
     }
-  })
-})
-
-describe('the engine with a sandbox thread and a pool on the calling thread for idle moments (sandboxCallerPool)', () => {
-  const hybrid = { sandboxThreads: 1, sandboxCallerPool: 2 }
-
-  it('runs a session to the same committed state, with tool calls and console lines', async () => {
-    await expectCommittedSession(hybrid, 8)
-  })
-
-  it('recovers after a crash right after the ledger row went in_flight without sending twice', async () => {
-    await expectRecoveryWithoutResend(hybrid)
   })
 })
