@@ -21,7 +21,7 @@ export interface SandboxRunnerOptions {
   /**
    * Keep `size` prepared, never-used instances (for the runner's memory limit) ready, refilled one per turn of the
    * event loop while no evaluation runs (a new instance on the zeroed memory of a spent one where it can). Saves instance creation (1–3 ms) on the critical path; each pooled instance
-   * holds a 6 MiB memory (about 0.3 MiB of it resident). Spent instances wait for renewal too: `size` of them plus one
+   * holds a 2 MiB memory (about 0.3 MiB of it resident). Spent instances wait for renewal too: `size` of them plus one
    * per evaluation the pool has seen in flight at once (at most 16 more), each with what its evaluation wrote still
    * resident until it is renewed. Default: no pool, or 2 per thread with `threads`.
    */

@@ -123,7 +123,7 @@ function findRandomState(instance: PreparedInstance): number | undefined {
 
 /**
  * Takes this thread's image. Reading a page of a new `WebAssembly.Memory` for the first time costs a page fault
- * (12–30 µs each on the 2-core VM, about 20–45 ms for a whole 6 MiB memory), so the scans share one memory: the
+ * (12–30 µs each on the 2-core VM, about 7–15 ms for a whole 2 MiB memory), so the scans share one memory: the
  * template's. Its non-zero regions are copied (not the whole memory), then it is zeroed and a bare module initialized
  * on it shows what initialization writes (`clear`), and that module becomes the first instance the check restores.
  */

@@ -13,7 +13,7 @@ import { disposeInstance, dropInstance, prepareInstance, type PreparedInstance }
 import { recycleInstance, renewInstance, reusable } from './renew-instance.js'
 
 /**
- * At most this many spent instances are kept beyond the pool's size for evaluations in flight. Each holds a 6 MiB
+ * At most this many spent instances are kept beyond the pool's size for evaluations in flight. Each holds a 2 MiB
  * memory, of which what its evaluation wrote is resident (about 0.3 MiB for a typical handler) until it is renewed.
  */
 export const MAX_SPENT_IN_FLIGHT = 16

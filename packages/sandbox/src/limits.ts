@@ -1,6 +1,7 @@
 /**
  * Default limits of one sandbox evaluation, and how partial overrides are merged and checked.
  */
+import { MAX_GUEST_STACK_BYTES } from './shadow-stack.js'
 import type { SandboxLimits } from './types.js'
 
 const KiB = 1024
@@ -28,8 +29,9 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
 /** Inclusive ranges accepted for each limit. */
 const RANGES: Readonly<Record<keyof SandboxLimits, readonly [number, number]>> = {
   memoryLimitBytes: [1 * MiB, 2000 * MiB],
-  // The emscripten build has a ~5 MiB shadow stack; a larger QuickJS limit would let the guest run off its end.
-  maxStackBytes: [16 * KiB, 4 * MiB],
+  // Instances have a 1 MiB shadow stack (see `shadow-stack.ts`); a larger QuickJS limit would let the guest run off
+  // its end. Deeper guest stacks overflow V8's native stack first anyway: from about 384 KiB on the main thread.
+  maxStackBytes: [16 * KiB, MAX_GUEST_STACK_BYTES],
   timeoutMs: [1, 24 * 3600_000],
   wallTimeoutMs: [1, 24 * 3600_000],
   maxHostCalls: [0, 1_000_000],

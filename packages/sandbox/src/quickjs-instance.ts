@@ -18,12 +18,14 @@ import {
 import { type InstanceImage, imageForNextInstance, restoreInstance } from './instance-image.js'
 import { InstanceGuard, guardImports } from './instance-guard.js'
 import { PRELUDE_LAZY_SOURCE, PRELUDE_SOURCE } from './prelude.js'
+import { shrinkShadowStack } from './shadow-stack.js'
 import { lowerInitialMemory } from './wasm-layout.js'
 import { WASM_PAGE, Wasm, type WasmImports, type WasmInstance, type WasmMemory, type WasmModule } from './wasm.js'
 
 /**
- * The build declares 256 pages (16 MiB), of which its static data and ~5 MiB shadow stack use about 5 MiB; the
- * guest's budget is counted on top of these 16 MiB (see {@link maximumPages}) whatever the initial size.
+ * The build declares 256 pages (16 MiB), of which its static data and 5 MiB shadow stack use about 5 MiB (1 MiB once
+ * the stack is shrunk, see `shadow-stack.ts`); the guest's budget is counted on top of these 16 MiB (see
+ * {@link maximumPages}) whatever the initial size.
  */
 const BUILD_PAGES = 256
 
@@ -92,7 +94,8 @@ export async function compiledQuickJS(): Promise<CompiledQuickJS> {
 export function compiledModule(): Promise<WasmModule> {
   compiled ??= (async () => {
     const path = createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm')
-    const layout = lowerInitialMemory(new Uint8Array(await readFile(path)))
+    const original = new Uint8Array(await readFile(path))
+    const layout = lowerInitialMemory(shrinkShadowStack(original)?.bytes ?? original)
     initialPages = layout.initialPages
     return Wasm.compile(layout.bytes)
   })()

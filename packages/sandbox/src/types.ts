@@ -24,7 +24,7 @@ export interface SandboxLimits {
   /**
    * Guest stack size in bytes. Default 256 KiB: WASM frames run on the host thread's native stack, and with Node's
    * default stack a larger QuickJS limit lets V8 overflow first (the evaluation still fails with
-   * `sandbox_stack_overflow`, but the guest cannot catch it). At most 4 MiB.
+   * `sandbox_stack_overflow`, but the guest cannot catch it). At most 768 KiB (the instance's C stack is 1 MiB).
    */
   maxStackBytes: number
   /** Guest execution time budget in ms (time spent running guest code, not waiting on host calls). Default 2000. */

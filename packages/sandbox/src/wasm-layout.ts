@@ -4,8 +4,9 @@
  * The build declares 256 initial pages (16 MiB), but its static data and shadow stack end near 5 MiB (the initial
  * stack pointer) and the heap grows on demand. Every instance allocates its initial pages as a fresh
  * `WebAssembly.Memory`, and V8 counts them as external memory: 16 MiB per instance makes it collect garbage about
- * once per instance. Declaring the stack top plus a little heap (about 6 MiB) keeps every byte the guest can use
- * (the maximum is unchanged) and triggers those collections about a third as often.
+ * once per instance. Declaring the stack top plus a little heap (about 6 MiB; 2 MiB once `shadow-stack.ts` has
+ * shrunk the stack) keeps every byte the guest can use (the maximum is unchanged) and triggers those collections
+ * about a third as often.
  */
 import { WASM_PAGE } from './wasm.js'
 
@@ -20,7 +21,8 @@ export interface WasmLayout {
   initialPages: number
 }
 
-function readLeb(bytes: Uint8Array, at: number): { value: number; next: number } {
+/** Pure; an unsigned LEB128 read at `at`. Throws on a malformed one. @internal */
+export function readLeb(bytes: Uint8Array, at: number): { value: number; next: number } {
   let value = 0
   let shift = 0
   let i = at
@@ -33,17 +35,31 @@ function readLeb(bytes: Uint8Array, at: number): { value: number; next: number }
   }
 }
 
+/** One section of a binary: its id and where its payload is. */
+export interface WasmSection {
+  id: number
+  start: number
+  end: number
+}
+
+/** Pure; the sections of a WebAssembly binary, or `undefined` when it is not one. @internal */
+export function sectionsOf(bytes: Uint8Array): WasmSection[] | undefined {
+  if (bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) return undefined
+  const sections: WasmSection[] = []
+  for (let at = 8; at < bytes.length; ) {
+    const size = readLeb(bytes, at + 1)
+    sections.push({ id: bytes[at]!, start: size.next, end: size.next + size.value })
+    at = size.next + size.value
+  }
+  return sections
+}
+
 /** Pure; finds the imported memory's minimum (offset and encoded length) and the first global's i32 initializer. */
 export function inspectWasm(bytes: Uint8Array): { minAt: number; minLength: number; minPages: number; stackTop: number | undefined } | undefined {
-  if (bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) return undefined
-  let at = 8
   let memory: { minAt: number; minLength: number; minPages: number } | undefined
   let stackTop: number | undefined
-  while (at < bytes.length) {
-    const id = bytes[at]!
-    const size = readLeb(bytes, at + 1)
-    const end = size.next + size.value
-    let p = size.next
+  for (const { id, start } of sectionsOf(bytes) ?? []) {
+    let p = start
     if (id === 2) {
       const count = readLeb(bytes, p)
       p = count.next
@@ -74,7 +90,6 @@ export function inspectWasm(bytes: Uint8Array): { minAt: number; minLength: numb
       // The first global of an emscripten build is the mutable i32 stack pointer: `i32.const <stack top>`.
       if (count.value > 0 && bytes[p] === 0x7f && bytes[p + 1] === 1 && bytes[p + 2] === 0x41) stackTop = readLeb(bytes, p + 3).value
     }
-    at = end
   }
   return memory === undefined ? undefined : { ...memory, stackTop }
 }
