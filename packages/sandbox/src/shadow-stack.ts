@@ -42,22 +42,8 @@ const I32_CONST = 0x41
 const I32_STORE = [0x36, 0x02, 0x00] as const
 const END = 0x0b
 
-/** Pure; a signed LEB128 read at `at`. */
-function readSleb(bytes: Uint8Array, at: number): { value: number; next: number } {
-  let value = 0
-  let shift = 0
-  let i = at
-  for (;;) {
-    const byte = bytes[i++]
-    if (byte === undefined || shift > 28) throw new Error('bad LEB128')
-    value |= (byte & 0x7f) << shift
-    shift += 7
-    if (byte < 0x80) {
-      if (shift < 32 && byte & 0x40) value |= -1 << shift
-      return { value, next: i }
-    }
-  }
-}
+/** Pure; a signed LEB128 read at `at` (an `i32.const`'s immediate). */
+const readSleb = (bytes: Uint8Array, at: number) => readLeb(bytes, at, true)
 
 /** Pure; `value` as a signed LEB128 of exactly `length` bytes (padded), or `undefined` when it does not fit. */
 function slebOfLength(value: number, length: number): number[] | undefined {

@@ -21,8 +21,8 @@ export interface WasmLayout {
   initialPages: number
 }
 
-/** Pure; an unsigned LEB128 read at `at`. Throws on a malformed one. @internal */
-export function readLeb(bytes: Uint8Array, at: number): { value: number; next: number } {
+/** Pure; a LEB128 read at `at`, unsigned or (`signed`, as `i32.const` holds it) signed. Throws on a malformed one. @internal */
+export function readLeb(bytes: Uint8Array, at: number, signed = false): { value: number; next: number } {
   let value = 0
   let shift = 0
   let i = at
@@ -31,7 +31,7 @@ export function readLeb(bytes: Uint8Array, at: number): { value: number; next: n
     if (byte === undefined || shift > 28) throw new Error('bad LEB128')
     value += (byte & 0x7f) * 2 ** shift
     shift += 7
-    if (byte < 0x80) return { value, next: i }
+    if (byte < 0x80) return { value: signed && byte & 0x40 ? value - 2 ** shift : value, next: i }
   }
 }
 
