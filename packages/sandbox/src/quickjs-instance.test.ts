@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { GuestKilled } from './instance-guard.js'
 import { resolveLimits } from './limits.js'
-import { newBareModule } from './quickjs-instance.js'
+import { loaderInUse, newBareModule } from './quickjs-instance.js'
 
 const limits = resolveLimits()
 
@@ -29,5 +29,18 @@ describe('newBareModule', () => {
     expect(() => context.newString('x'.repeat(32 * 1024 * 1024))).toThrow(GuestKilled)
     expect(bare.guard.memoryExhausted).toBe(true)
     expect(bare.guard.killed).toBe(true)
+  })
+
+  it("creates modules with the package's browser build of emscripten's factory, which leaves the process alone", async () => {
+    const exitCode = process.exitCode
+    const argv = [...process.argv]
+    const bare = await newBareModule(limits.memoryLimitBytes)
+    expect(loaderInUse).toBe('browser build')
+    // A working module: a runtime and a context in its own memory, host strings copied in and read back.
+    const context = bare.module.newContext()
+    expect(context.dump(context.unwrapResult(context.evalCode('"caf\u00e9 " + [1, 2].map((n) => n * 21).join("")')))).toBe('café 2142')
+    context.dispose()
+    expect(process.exitCode).toBe(exitCode)
+    expect(process.argv).toEqual(argv)
   })
 })

@@ -5,6 +5,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import releaseSync from '@jitl/quickjs-wasmfile-release-sync'
 import {
   QuickJSWASMModule,
@@ -136,6 +138,30 @@ function unwrapLoader(imported: Awaited<ReturnType<QuickJSSyncVariant['importMod
   return value as ModuleParts['load']
 }
 
+/** Which emscripten module factory this thread uses (see {@link importLoader}). @internal */
+export let loaderInUse: 'browser build' | 'package loader' | undefined
+
+/**
+ * The emscripten module factory. The package ships the same emscripten output twice: its Node.js build runs a Node
+ * set-up every time it creates a module (`import('node:module')`, `createRequire`, `require` of fs, path and url,
+ * reading `process.argv`; about 40 µs of the 70–80 µs the factory takes per instance on the 2-core VM), and on a
+ * failing callback it sets `process.exitCode`. Its browser build has neither and runs unchanged on Node.js, since an
+ * instance here is handed its binary in `instantiateWasm` and loads nothing. The browser build is imported by its
+ * path next to the binary; if it is missing or not a factory, the package's own loader is used.
+ */
+async function importLoader(variant: QuickJSSyncVariant): Promise<ModuleParts['load']> {
+  try {
+    const dir = dirname(createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm'))
+    const load = unwrapLoader(await import(pathToFileURL(join(dir, 'emscripten-module.browser.mjs')).href))
+    loaderInUse = 'browser build'
+    return load
+  } catch {
+    const load = unwrapLoader(await variant.importModuleLoader())
+    loaderInUse = 'package loader'
+    return load
+  }
+}
+
 /**
  * Imports the variant's parts once per thread. quickjs-emscripten's `newQuickJSWASMModuleFromVariant` imports them
  * (three dynamic imports, one of them a package specifier to resolve) for every module it builds: about 0.75 ms of the
@@ -144,8 +170,8 @@ function unwrapLoader(imported: Awaited<ReturnType<QuickJSSyncVariant['importMod
 function moduleParts(): Promise<ModuleParts> {
   parts ??= (async () => {
     const variant = syncVariant()
-    const [loader, FFI] = await Promise.all([variant.importModuleLoader(), variant.importFFI()])
-    return { load: unwrapLoader(loader), FFI }
+    const [load, FFI] = await Promise.all([importLoader(variant), variant.importFFI()])
+    return { load, FFI }
   })()
   return parts
 }
