@@ -92,11 +92,15 @@ export async function compiledQuickJS(): Promise<CompiledQuickJS> {
   return { module: await compiledModule(), initialPages }
 }
 
+/** The path of a file of the QuickJS variant's `dist` folder, where its WebAssembly binary is. */
+function variantFile(name: string): string {
+  return join(dirname(createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm')), name)
+}
+
 /** The QuickJS WebAssembly module, compiled once per process. */
 export function compiledModule(): Promise<WasmModule> {
   compiled ??= (async () => {
-    const path = createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm')
-    const original = new Uint8Array(await readFile(path))
+    const original = new Uint8Array(await readFile(variantFile('emscripten-module.wasm')))
     const layout = lowerInitialMemory(shrinkShadowStack(original)?.bytes ?? original)
     initialPages = layout.initialPages
     return Wasm.compile(layout.bytes)
@@ -151,8 +155,7 @@ export let loaderInUse: 'browser build' | 'package loader' | undefined
  */
 async function importLoader(variant: QuickJSSyncVariant): Promise<ModuleParts['load']> {
   try {
-    const dir = dirname(createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm'))
-    const load = unwrapLoader(await import(pathToFileURL(join(dir, 'emscripten-module.browser.mjs')).href))
+    const load = unwrapLoader(await import(pathToFileURL(variantFile('emscripten-module.browser.mjs')).href))
     loaderInUse = 'browser build'
     return load
   } catch {

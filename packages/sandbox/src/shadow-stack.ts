@@ -124,9 +124,10 @@ function shrink(bytes: Uint8Array, stackBytes: number): ShrunkStack | undefined 
   if (initial?.at !== globalConst || initial.value !== top) return undefined
 
   // The main thread's stack record: `[a + 4] = size; [a] = top`, stored once by the start-up code (size first).
-  const topStores = occurrences(bytes, [I32_CONST, ...sleb(top), ...I32_STORE], code.start, code.end)
+  const topImmediate = sleb(top)
+  const topStores = occurrences(bytes, [I32_CONST, ...topImmediate, ...I32_STORE], code.start, code.end)
   if (topStores.length !== 1) return undefined
-  const topConst = constEndingAt(bytes, topStores[0]! + 1 + sleb(top).length)
+  const topConst = constEndingAt(bytes, topStores[0]! + 1 + topImmediate.length)
   const topAddress = constEndingAt(bytes, topStores[0]!)
   if (!topConst || !topAddress || !I32_STORE.every((b, k) => bytes[topAddress.at - 3 + k] === b)) return undefined
   const sizeConst = constEndingAt(bytes, topAddress.at - 3)
@@ -148,10 +149,9 @@ function shrink(bytes: Uint8Array, stackBytes: number): ShrunkStack | undefined 
   const newWord = [0, 8, 16, 24].map((shift) => (newTop >>> shift) & 0xff)
   if (breaks.length !== 1 || newWord.slice(breaks[0]!.room).some((b) => b !== 0)) return undefined
 
-  const encode = (value: number, length: number) => slebOfLength(value, length)
-  const newInitial = encode(newTop, initial.length)
-  const newTopConst = encode(newTop, topConst.length)
-  const newSize = encode(stackBytes, sizeConst.length)
+  const newInitial = slebOfLength(newTop, initial.length)
+  const newTopConst = slebOfLength(newTop, topConst.length)
+  const newSize = slebOfLength(stackBytes, sizeConst.length)
   if (!newInitial || !newTopConst || !newSize) return undefined
   const patched = new Uint8Array(bytes)
   patched.set(newInitial, initial.at + 1)
