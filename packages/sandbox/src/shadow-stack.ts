@@ -59,6 +59,9 @@ function sleb(value: number): number[] {
   }
 }
 
+/** Pure; the four bytes of a 32-bit word as linear memory holds it (little-endian). */
+const littleEndian = (value: number) => [0, 8, 16, 24].map((shift) => (value >>> shift) & 0xff)
+
 /** Pure; every index in `[from, to)` where `pattern` starts (searched in native code: the code section is 400 KB). */
 function occurrences(bytes: Uint8Array, pattern: readonly number[], from: number, to: number): number[] {
   const haystack = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -139,14 +142,14 @@ function shrink(bytes: Uint8Array, stackBytes: number): ShrunkStack | undefined 
   const newTop = bottom + stackBytes
 
   // The heap's initial break: a word holding `top` in a data segment (trailing zero bytes may be left out of it).
-  const word = [0, 8, 16, 24].map((shift) => (top >>> shift) & 0xff)
+  const word = littleEndian(top)
   const significant = word.slice(0, 4 - [...word].reverse().findIndex((b) => b !== 0))
   const breaks = (dataSegments(bytes, data.start) ?? []).flatMap(({ address, from, to }) =>
     occurrences(bytes, significant, from, to)
       .filter((at) => (address + at - from) % 4 === 0 && word.every((b, k) => (at + k < to ? bytes[at + k] : 0) === b))
       .map((at) => ({ at, room: to - at })),
   )
-  const newWord = [0, 8, 16, 24].map((shift) => (newTop >>> shift) & 0xff)
+  const newWord = littleEndian(newTop)
   if (breaks.length !== 1 || newWord.slice(breaks[0]!.room).some((b) => b !== 0)) return undefined
 
   const newInitial = slebOfLength(newTop, initial.length)

@@ -19,9 +19,9 @@ const allZero = (bytes: Buffer, at: number, end: number) => bytes.compare(zeros,
 
 /**
  * Sets every byte of `memory` to zero, writing only to the 64 KiB chunks that hold a non-zero byte. An evaluation
- * writes to a few hundred KiB of its 2 MiB memory (6 MiB before `shadow-stack.ts`); the pages nobody wrote are still mapped to the kernel's shared
- * zero page, so reading them is cheap, while writing zeros to them would give each a page of its own and make
- * every renewal stream the whole memory through the cache. Measured on the 2-core VM with the 6 MiB memory: 0.25 ms
+ * writes to a few hundred KiB of its 2 MiB memory (6 MiB before `shadow-stack.ts`); the pages nobody wrote are still
+ * mapped to the kernel's shared zero page, so reading them is cheap, while writing zeros to them would give each a
+ * page of its own and make every renewal stream the whole memory through the cache. Measured on the 2-core VM with the 6 MiB memory: 0.25 ms
  * per renewal instead of 0.9; with the 2 MiB one the scan takes about a third of that.
  * The result is the same as zeroing everything: every non-zero byte is found. @internal
  */
